@@ -1,0 +1,23 @@
+"""The `stamp-sim` command group; each subcommand lives in `stamp_sim/commands/`."""
+
+from __future__ import annotations
+
+import click
+
+from stamp_sim import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="stamp-sim")
+def main() -> None:
+    """Simulate INT4/INT8 MAC arrays bit for bit and price precision configs on hardware."""
+
+
+def _register() -> None:
+    from stamp_sim.commands import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register()
