@@ -1,0 +1,1 @@
+"""Hardware profiles and the precision-aware cost model (no model or quantizer code)."""
