@@ -1,0 +1,297 @@
+"""PrecisionConfig: what precision each part of a linear layer runs at, and its presets.
+
+Configuration is data: frozen dataclasses, validated once in ``__post_init__``, round-
+tripped through plain dicts / YAML (``yaml.safe_load``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from kernels import AccumulatorSpec
+
+__all__ = [
+    "Allocation",
+    "ConfigError",
+    "FeatureTransform",
+    "PRESETS",
+    "PrecisionConfig",
+    "get_preset",
+    "load_configs",
+    "preset_names",
+]
+
+SEQ_TRANSFORMS = ("dct", "dwt", "dwt2d", "identity", "klt", "wht")
+
+
+class ConfigError(ValueError):
+    """A precision config (or a file of them) is malformed; the message names the field."""
+
+
+class Allocation(str, enum.Enum):
+    """How rows of the (transformed) activation get their bit widths."""
+
+    FIRST_K = "first-k"  # STaMP: the first k rows (lowest-frequency band) get high bits
+    ENERGY = "energy"  # Theorem 1 optimal integer allocation under the same bit budget
+    MAGNITUDE = "magnitude"  # the k highest-energy rows, any transform (the reviewers' baseline)
+
+
+class FeatureTransform(str, enum.Enum):
+    NONE = "none"
+    HADAMARD = "hadamard"
+    SMOOTHQUANT = "smoothquant"
+
+
+def _enum(cls, value, name):
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(sorted(m.value for m in cls))
+        raise ConfigError(f"PrecisionConfig.{name}={value!r} is not allowed; allowed: {allowed}") from None
+
+
+def _bits(value, name, optional):
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 16:
+        allowed = "None or integers 2..16" if optional else "integers 2..16"
+        raise ConfigError(f"PrecisionConfig.{name}={value!r} is out of range; allowed: {allowed}")
+
+
+@dataclass(frozen=True)
+class PrecisionConfig:
+    """One precision configuration of every quantized linear layer.
+
+    w_bits, a_bits : int or None, weight / low activation width in bits (None = float).
+    a_high_bits : int, width in bits of the rows that get more precision.
+    high_rows : int, how many (transformed) rows get a_high_bits (k of first-k / magnitude;
+        with ``energy`` allocation it sets the same average-bit budget).
+    seq_transform : token-axis transform: identity, dwt, dwt2d, dct, wht, klt.
+    feature_transform : none, hadamard (randomized, QuaRot style) or smoothquant.
+    accumulator : AccumulatorSpec of the integer path; None = exact.
+    weight_l1 : "none", "a2q" or "a2q+": accumulator-aware L1 bound on integer weights.
+    """
+
+    name: str = "custom"
+    description: str = ""
+    w_bits: int | None = None
+    a_bits: int | None = None
+    a_high_bits: int = 8
+    high_rows: int = 0
+    allocation: Allocation = Allocation.FIRST_K
+    allowed_bits: tuple[int, ...] = (4, 8)
+    seq_transform: str = "identity"
+    seq_levels: int = 3
+    wavelet: str = "haar"
+    feature_transform: FeatureTransform = FeatureTransform.NONE
+    smoothquant_alpha: float = 0.5
+    hadamard_seed: int = 0
+    w_granularity: str = "per-channel"
+    w_group_size: int | None = None
+    w_symmetric: bool = True
+    w_clip: float = 1.0
+    a_granularity: str = "per-token"
+    a_group_size: int | None = None
+    a_symmetric: bool = True
+    a_clip: float = 1.0
+    weight_l1: str = "none"
+    accumulator: AccumulatorSpec | None = None
+
+    def __post_init__(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"PrecisionConfig.name={self.name!r} is invalid; allowed: a non-empty string")
+        _bits(self.w_bits, "w_bits", optional=True)
+        _bits(self.a_bits, "a_bits", optional=True)
+        _bits(self.a_high_bits, "a_high_bits", optional=False)
+        if isinstance(self.high_rows, bool) or not isinstance(self.high_rows, int) or self.high_rows < 0:
+            raise ConfigError(f"PrecisionConfig.high_rows={self.high_rows!r} is invalid; allowed: integers >= 0")
+        set_("allocation", _enum(Allocation, self.allocation, "allocation"))
+        set_("feature_transform", _enum(FeatureTransform, self.feature_transform, "feature_transform"))
+        allowed = tuple(self.allowed_bits)
+        if not allowed or any(isinstance(b, bool) or not isinstance(b, int) or not 2 <= b <= 16 for b in allowed):
+            raise ConfigError(f"PrecisionConfig.allowed_bits={self.allowed_bits!r} is invalid; allowed: integers 2..16")
+        set_("allowed_bits", tuple(sorted(set(allowed))))
+        if self.seq_transform not in SEQ_TRANSFORMS:
+            raise ConfigError(
+                f"PrecisionConfig.seq_transform={self.seq_transform!r} is not a transform; "
+                f"allowed: {', '.join(SEQ_TRANSFORMS)}"
+            )
+        if isinstance(self.seq_levels, bool) or not isinstance(self.seq_levels, int) or self.seq_levels < 1:
+            raise ConfigError(f"PrecisionConfig.seq_levels={self.seq_levels!r} is invalid; allowed: integers >= 1")
+        if not 0.0 <= float(self.smoothquant_alpha) <= 1.0:
+            raise ConfigError(f"PrecisionConfig.smoothquant_alpha={self.smoothquant_alpha!r}; allowed: 0..1")
+        for key, choices in (
+            ("w_granularity", ("per-channel", "per-group", "per-tensor")),
+            ("a_granularity", ("per-group", "per-tensor", "per-token")),
+            ("weight_l1", ("a2q", "a2q+", "none")),
+        ):
+            if getattr(self, key) not in choices:
+                raise ConfigError(
+                    f"PrecisionConfig.{key}={getattr(self, key)!r} is not allowed; allowed: {', '.join(choices)}"
+                )
+        for key in ("w_group_size", "a_group_size"):
+            gran = getattr(self, key.replace("group_size", "granularity"))
+            size = getattr(self, key)
+            if gran == "per-group" and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+                raise ConfigError(f"PrecisionConfig.{key}={size!r} is needed by per-group; allowed: integers >= 1")
+        for key in ("w_clip", "a_clip"):
+            if not 0.0 < float(getattr(self, key)) <= 1.0:
+                raise ConfigError(f"PrecisionConfig.{key}={getattr(self, key)!r} is out of range; allowed: (0, 1]")
+        if isinstance(self.accumulator, dict):
+            try:
+                set_("accumulator", AccumulatorSpec.from_dict(self.accumulator))
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"PrecisionConfig.accumulator: {exc}") from None
+        elif self.accumulator is not None and not isinstance(self.accumulator, AccumulatorSpec):
+            raise ConfigError(
+                f"PrecisionConfig.accumulator={self.accumulator!r} is invalid; allowed: None or an AccumulatorSpec"
+            )
+        if self.weight_l1 != "none" and (self.accumulator is None or self.w_bits is None or self.a_bits is None):
+            raise ConfigError(
+                f"PrecisionConfig.weight_l1={self.weight_l1!r} needs integer weights, activations and an accumulator"
+            )
+
+    # -- derived -----------------------------------------------------------------------
+    @property
+    def quantizes_activations(self) -> bool:
+        return self.a_bits is not None
+
+    @property
+    def quantizes_weights(self) -> bool:
+        return self.w_bits is not None
+
+    @property
+    def uses_sequence_transform(self) -> bool:
+        return self.seq_transform != "identity"
+
+    def high_row_count(self, rows: int) -> int:
+        """Rows (of `rows`) that get a_high_bits under first-k / magnitude."""
+        if self.a_bits is None or self.a_high_bits <= self.a_bits:
+            return 0
+        return min(self.high_rows, rows)
+
+    def average_activation_bits(self, rows: int) -> float:
+        """Average activation width in bits over `rows` rows (e.g. 4.0625 for 64 of 4096 at 8)."""
+        if self.a_bits is None:
+            return 16.0
+        k = self.high_row_count(rows)
+        return (k * self.a_high_bits + (rows - k) * self.a_bits) / rows if rows else float(self.a_bits)
+
+    def replace(self, **changes) -> "PrecisionConfig":
+        return dataclasses.replace(self, **changes)
+
+    # -- dict / YAML ---------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, enum.Enum):
+                value = value.value
+            elif isinstance(value, AccumulatorSpec):
+                value = value.to_dict()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> "PrecisionConfig":
+        """Build from a plain dict; ``extends: PRESET`` starts from a preset."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: a config must be a mapping or a preset name, got {type(data).__name__}")
+        data = dict(data)
+        base = {}
+        if "extends" in data:
+            base = get_preset(data.pop("extends")).to_dict()
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"{source}: unknown field(s) {unknown}; allowed: {sorted(names)}")
+        merged = {**base, **data}
+        if isinstance(merged.get("allowed_bits"), list):
+            merged["allowed_bits"] = tuple(merged["allowed_bits"])
+        try:
+            return cls(**merged)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+
+def _int_acc() -> AccumulatorSpec:
+    # What integer NPUs and tensor cores accumulate into: a 32-bit register.
+    return AccumulatorSpec(bits=32, mode="wrap")
+
+
+_PRESET_LIST = [
+    PrecisionConfig(name="fp", description="float reference (no quantization)"),
+    PrecisionConfig(name="w8a8", description="INT8 weights per channel, INT8 activations per token",
+                    w_bits=8, a_bits=8, accumulator=_int_acc()),
+    PrecisionConfig(name="w4a8", description="INT4 weights per channel, INT8 activations per token",
+                    w_bits=4, a_bits=8, accumulator=_int_acc()),
+    PrecisionConfig(name="w4a4", description="INT4 weights and activations, per token, round to nearest",
+                    w_bits=4, a_bits=4, accumulator=_int_acc()),
+    PrecisionConfig(name="w4a4-first64", description="w4a4 with the first 64 tokens at 8 bits (matched budget)",
+                    w_bits=4, a_bits=4, high_rows=64, accumulator=_int_acc()),
+    PrecisionConfig(name="w4a4-stamp", description="STaMP: 3-level Haar DWT over tokens, first 64 rows at 8 bits",
+                    w_bits=4, a_bits=4, high_rows=64, seq_transform="dwt", accumulator=_int_acc()),
+    PrecisionConfig(name="w4a4-hadamard",
+                    description="randomized Hadamard feature rotation (QuaRot style), first 64 tokens at 8 bits",
+                    w_bits=4, a_bits=4, high_rows=64, feature_transform="hadamard", accumulator=_int_acc()),
+    PrecisionConfig(name="w4a4-hadamard-stamp", description="Hadamard rotation + STaMP (3-level Haar, 64 rows at 8 bits)",
+                    w_bits=4, a_bits=4, high_rows=64, seq_transform="dwt", feature_transform="hadamard",
+                    accumulator=_int_acc()),
+    PrecisionConfig(name="w4a4-stamp-acc16",
+                    description="w4a4-stamp on a 16-bit saturating accumulator, tiles of 64, 32-bit outer",
+                    w_bits=4, a_bits=4, high_rows=64, seq_transform="dwt",
+                    accumulator=AccumulatorSpec(bits=16, mode="saturate", tile=64, outer_bits=32)),
+]
+PRESETS: dict[str, PrecisionConfig] = {c.name: c for c in _PRESET_LIST}
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> PrecisionConfig:
+    """The named preset; unknown names raise ConfigError listing the allowed ones."""
+    try:
+        return PRESETS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"preset {name!r} is unknown; allowed: {', '.join(sorted(PRESETS))}") from None
+
+
+def load_configs(path: str | Path) -> list[PrecisionConfig]:
+    """Read a YAML list whose items are preset names or PrecisionConfig mappings."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configs file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if isinstance(data, dict) and "configs" in data:
+        data = data["configs"]
+    if not isinstance(data, list) or not data:
+        raise ConfigError(f"{path}: expected a non-empty list of preset names or config mappings")
+    configs = []
+    for i, item in enumerate(data):
+        where = f"{path}: item {i}"
+        if isinstance(item, str):
+            try:
+                configs.append(get_preset(item))
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+        else:
+            configs.append(PrecisionConfig.from_dict(item, source=where))
+    names = [c.name for c in configs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"{path}: config names must be unique; repeated: {dup}")
+    return configs
