@@ -1,0 +1,24 @@
+"""Quantizers (per-tensor/token/channel/group, mixed bits per row) and bit allocation."""
+
+from stamp_sim.quant._uniform import (
+    Granularity,
+    QuantizedTensor,
+    dequantize,
+    fake_quantize,
+    int_range,
+    quantize,
+)
+from stamp_sim.quant.allocation import ALLOCATION_METHODS, BitAllocation, allocate_bits, row_energy
+
+__all__ = [
+    "ALLOCATION_METHODS",
+    "BitAllocation",
+    "Granularity",
+    "QuantizedTensor",
+    "allocate_bits",
+    "dequantize",
+    "fake_quantize",
+    "int_range",
+    "quantize",
+    "row_energy",
+]

@@ -1,0 +1,174 @@
+"""Uniform integer quantizers: ranges, scales, to_int and dequantize (kept separate).
+
+Shapes: activations are (..., rows, features); a torch Linear weight is (out, in), so its
+"per-channel" (per output channel) scale is the same reduction as "per-token": one scale
+per row, over the last axis. Rounding is round-half-to-even (torch.round), as on most
+integer hardware paths.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from stamp_sim._arrays import as_tensor, check_finite
+
+__all__ = [
+    "Granularity",
+    "QuantizedTensor",
+    "dequantize",
+    "fake_quantize",
+    "int_range",
+    "quantize",
+]
+
+MIN_BITS, MAX_BITS = 2, 16
+
+
+class Granularity(str, enum.Enum):
+    """Which elements share one scale."""
+
+    PER_TENSOR = "per-tensor"
+    PER_TOKEN = "per-token"  # one scale per row (last axis reduced); = per output channel of a weight
+    PER_CHANNEL = "per-channel"  # one scale per column (token axis -2 reduced)
+    PER_GROUP = "per-group"  # one scale per block of G consecutive features in each row
+
+
+def int_range(bits: int, symmetric: bool) -> tuple[int, int]:
+    """Integer range of a quantizer with `bits` bits.
+
+    Symmetric quantizers use the narrow signed range so that +-scale*qmax is exact:
+    int_range(4, True) == (-7, 7); int_range(8, True) == (-127, 127).
+    Asymmetric ones use the unsigned range: int_range(4, False) == (0, 15).
+    """
+    _check_bits_scalar(bits)
+    if symmetric:
+        return -(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1
+    return 0, 2**bits - 1
+
+
+def _check_bits_scalar(bits) -> None:
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not MIN_BITS <= bits <= MAX_BITS:
+        raise ValueError(f"bits={bits!r} is out of range; allowed: integers {MIN_BITS}..{MAX_BITS}")
+
+
+@dataclass(frozen=True)
+class QuantizedTensor:
+    """Integer codes with their dequantization parameters.
+
+    q : integer-valued tensor in the quantizer's view (groups split out for per-group).
+    scale, zero_point : broadcastable against q; x ~= (q - zero_point) * scale.
+    bits : tensor of per-row widths in bits (broadcastable against q).
+    shape : the original tensor's shape.
+    """
+
+    q: torch.Tensor
+    scale: torch.Tensor
+    zero_point: torch.Tensor
+    bits: torch.Tensor
+    shape: torch.Size
+    symmetric: bool
+
+    def dequantize(self) -> torch.Tensor:
+        return ((self.q - self.zero_point) * self.scale).reshape(self.shape)
+
+
+def _bits_tensor(bits, x: torch.Tensor, granularity: Granularity) -> torch.Tensor:
+    """Widths as a tensor broadcastable against the quantizer's view of x."""
+    if isinstance(bits, (int, np.integer)) and not isinstance(bits, bool):
+        _check_bits_scalar(bits)
+        return torch.tensor(int(bits), device=x.device)
+    b, _ = as_tensor(bits)
+    b = b.to(device=x.device)
+    if b.is_floating_point() or b.dtype == torch.bool:
+        raise ValueError(f"bits has dtype {b.dtype}; allowed: integer widths {MIN_BITS}..{MAX_BITS}")
+    if b.numel() and (int(b.min()) < MIN_BITS or int(b.max()) > MAX_BITS):
+        raise ValueError(
+            f"bits holds {int(b.min())}..{int(b.max())}; allowed: integers {MIN_BITS}..{MAX_BITS}"
+        )
+    if granularity not in (Granularity.PER_TOKEN, Granularity.PER_GROUP):
+        raise ValueError(f"per-row bits need granularity per-token or per-group, got {granularity.value}")
+    rows = x.shape[-2] if x.dim() >= 2 else 1
+    if b.shape[-1] != rows:
+        raise ValueError(f"bits has {b.shape[-1]} rows but x has {rows}; allowed: one width per row")
+    b = b.unsqueeze(-1)  # (..., rows, 1)
+    if granularity is Granularity.PER_GROUP:
+        b = b.unsqueeze(-1)
+    return b
+
+
+def quantize(
+    x,
+    bits,
+    granularity: str | Granularity = Granularity.PER_TOKEN,
+    *,
+    symmetric: bool = True,
+    group_size: int | None = None,
+    clip_ratio: float = 1.0,
+) -> QuantizedTensor:
+    """Quantize `x` (..., rows, features) to integers with round-to-nearest min-max scales.
+
+    bits : int, or an integer array of one width per row (mixed precision across tokens).
+    granularity : per-tensor, per-token, per-channel or per-group (of `group_size` features).
+    clip_ratio : the range is max|x| * clip_ratio (symmetric) or [min, max] * clip_ratio.
+    """
+    x, _ = as_tensor(x)
+    try:
+        gran = Granularity(granularity)
+    except ValueError:
+        allowed = ", ".join(sorted(g.value for g in Granularity))
+        raise ValueError(f"granularity={granularity!r} is unknown; allowed: {allowed}") from None
+    if not x.is_floating_point():
+        raise ValueError(f"x has dtype {x.dtype}; allowed: floating-point tensors")
+    check_finite(x, "x")
+    if not 0.0 < clip_ratio <= 1.0:
+        raise ValueError(f"clip_ratio={clip_ratio!r} is out of range; allowed: (0, 1]")
+    shape = x.shape
+    work = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    if gran is Granularity.PER_GROUP:
+        if group_size is None or group_size < 1 or shape[-1] % group_size:
+            raise ValueError(
+                f"group_size={group_size!r} does not divide features={shape[-1]}; allowed: a divisor of {shape[-1]}"
+            )
+        work = work.reshape(*shape[:-1], shape[-1] // group_size, group_size)
+        dims: tuple[int, ...] = (-1,)
+    elif gran is Granularity.PER_TOKEN:
+        dims = (-1,)
+    elif gran is Granularity.PER_CHANNEL:
+        if x.dim() < 2:
+            raise ValueError("per-channel quantization needs x with a token axis (..., rows, features)")
+        dims = (-2,)
+    else:
+        dims = tuple(range(work.dim()))
+    b = _bits_tensor(bits, x, gran)
+    if symmetric:
+        qmax = (2 ** (b - 1) - 1).to(work.dtype)
+        qmin = -qmax
+        amax = work.abs().amax(dim=dims, keepdim=True) * clip_ratio
+        scale = torch.where(amax > 0, amax / qmax, torch.ones_like(amax))
+        zero_point = torch.zeros_like(scale)
+    else:
+        qmax = (2**b - 1).to(work.dtype)
+        qmin = torch.zeros_like(qmax)
+        lo = work.amin(dim=dims, keepdim=True).clamp(max=0) * clip_ratio
+        hi = work.amax(dim=dims, keepdim=True).clamp(min=0) * clip_ratio
+        span = hi - lo
+        scale = torch.where(span > 0, span / qmax, torch.ones_like(span))
+        zero_point = torch.round(-lo / scale).clamp(min=0).minimum(qmax)
+    q = torch.clamp(torch.round(work / scale) + zero_point, qmin, qmax)
+    return QuantizedTensor(q=q, scale=scale, zero_point=zero_point, bits=b, shape=shape, symmetric=symmetric)
+
+
+def dequantize(qt: QuantizedTensor) -> torch.Tensor:
+    """Float values (q - zero_point) * scale in the original shape."""
+    return qt.dequantize()
+
+
+def fake_quantize(x, bits, granularity: str | Granularity = Granularity.PER_TOKEN, **kwargs):
+    """quantize then dequantize, in x's own type (numpy in, numpy out) and dtype."""
+    t, was_numpy = as_tensor(x)
+    out = quantize(t, bits, granularity, **kwargs).dequantize().to(t.dtype)
+    return out.numpy() if was_numpy else out
