@@ -1,0 +1,251 @@
+"""StampLinear: a linear layer executed as  Y = L^-1 [Q(L X R) Q(R^T W)] + b.
+
+L is a token-axis (sequence) transform, R a feature-axis transform (Hadamard rotation
+or SmoothQuant scaling), Q per-row mixed-precision quantizers. The wrapped
+torch.nn.Linear is kept as it is: its weights are never modified.
+
+Two execution paths behind one module:
+- ``fake`` (default): quantize-dequantize in float, then a float matmul;
+- ``int``: integer codes, one integer GEMM per bit-width group through
+  ``kernels.int_matmul`` with the config's AccumulatorSpec (``stamp_sim.nn.integer``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from stamp_sim.config import Allocation, PrecisionConfig
+from stamp_sim.quant import allocate_bits, quantize
+from stamp_sim.transforms import KLT, feature_transform, sequence_transform
+
+__all__ = ["LayerStats", "StampLinear"]
+
+
+@dataclass
+class LayerStats:
+    """Running accuracy statistics of one layer's activation quantization.
+
+    signal / noise : sum of x^2 and of (x - x_hat)^2 over every call, x_hat the
+        dequantized input mapped back to X's domain (L^-1 Q(L X R) R^-1).
+    first_k_energy / total_energy : energy of the first k transformed rows vs all rows.
+    overflows / accumulations : integer path only, from kernels.int_matmul.
+    """
+
+    signal: float = 0.0
+    noise: float = 0.0
+    first_k_energy: float = 0.0
+    total_energy: float = 0.0
+    calls: int = 0
+    overflows: int = 0
+    outputs: int = 0
+    bits_sum: float = 0.0
+    rows: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def sqnr_db(self) -> float:
+        import math
+
+        if self.noise == 0.0:
+            return math.inf
+        return 10.0 * math.log10(self.signal / self.noise) if self.signal > 0 else -math.inf
+
+    @property
+    def energy_concentration(self) -> float:
+        return self.first_k_energy / self.total_energy if self.total_energy else 0.0
+
+    @property
+    def avg_bits(self) -> float:
+        return self.bits_sum / self.rows if self.rows else 0.0
+
+
+class StampLinear(nn.Module):
+    """Fake-quant (or integer) STaMP execution of a wrapped ``torch.nn.Linear``.
+
+    Inputs are (batch, tokens, in_features) or (tokens, in_features). A one-token input
+    (decoding) skips the sequence transform and is quantized at ``a_bits``.
+    """
+
+    def __init__(self, linear: nn.Linear, config: PrecisionConfig, name: str = "", grid=None) -> None:
+        super().__init__()
+        if not isinstance(linear, nn.Linear):
+            raise ValueError(f"linear is {type(linear).__name__}; allowed: torch.nn.Linear")
+        self.linear = linear
+        self.config = config
+        self.layer_name = name
+        self.mode = "fake"
+        self.record_stats = False
+        self.stats = LayerStats()
+        self.calibrating = False
+        self._calib: dict[str, torch.Tensor] = {}
+        params = {}
+        if config.seq_transform in ("dwt", "dwt2d"):
+            params["levels"] = config.seq_levels
+            params["wavelet"] = config.wavelet
+        if config.seq_transform == "dwt2d":
+            if grid is None:
+                raise ValueError(f"{name or 'layer'}: seq_transform 'dwt2d' needs the token grid (h, w)")
+            params["grid"] = tuple(grid)
+        self.seq = sequence_transform(config.seq_transform, **params) if config.uses_sequence_transform else None
+        ft = config.feature_transform.value
+        fparams = {"seed": config.hadamard_seed} if ft == "hadamard" else (
+            {"alpha": config.smoothquant_alpha} if ft == "smoothquant" else {}
+        )
+        self.feature = feature_transform(ft, **fparams)
+        self._qweight: torch.Tensor | None = None
+
+    # -- calibration ----------------------------------------------------------------------
+    @property
+    def needs_calibration(self) -> bool:
+        return isinstance(self.seq, KLT) or self.config.feature_transform.value == "smoothquant"
+
+    def finish_calibration(self) -> None:
+        """Fit the calibrated transforms from the statistics gathered while calibrating."""
+        if self.config.feature_transform.value == "smoothquant":
+            if "absmax" not in self._calib:
+                raise ValueError(f"{self.layer_name}: smoothquant was not calibrated (no calibration batch ran)")
+            self.feature.fit(self._calib["absmax"].unsqueeze(0), self.linear.weight.detach())
+        if isinstance(self.seq, KLT):
+            if "autocorr" not in self._calib:
+                raise ValueError(f"{self.layer_name}: klt was not calibrated (no calibration batch ran)")
+            s = self._calib["autocorr"] / self._calib["count"]
+            # KLT.fit takes activations; a square-root factor of S has the same autocorrelation.
+            values, vectors = torch.linalg.eigh(s)
+            n = s.shape[0]
+            factor = vectors * values.clamp_min(0).mul(n).sqrt()
+            self.seq.fit(factor)
+        self._calib = {}
+        self._qweight = None
+        self.calibrating = False
+
+    def _observe(self, x: torch.Tensor) -> None:
+        xd = x.detach().double().reshape(-1, *x.shape[-2:])
+        if self.config.feature_transform.value == "smoothquant":
+            m = xd.abs().amax(dim=(0, 1))
+            prev = self._calib.get("absmax")
+            self._calib["absmax"] = m if prev is None else torch.maximum(prev, m)
+        if isinstance(self.seq, KLT):
+            # KLT sees L's input, which is X R (R the feature rotation).
+            xf = xd if self.config.feature_transform.value != "hadamard" else self.feature.transform_activations(xd)
+            s = torch.einsum("bid,bjd->ij", xf, xf)
+            prev = self._calib.get("autocorr")
+            if prev is not None and prev.shape != s.shape:
+                raise ValueError(f"{self.layer_name}: klt calibration batches must share one token count")
+            self._calib["autocorr"] = s if prev is None else prev + s
+            self._calib["count"] = self._calib.get("count", 0) + xf.shape[0] * xf.shape[-1]
+
+    # -- weights --------------------------------------------------------------------------
+    def transformed_weight(self) -> torch.Tensor:
+        """R^T-side weight (out, in) in float, before quantization."""
+        w = self.linear.weight.detach()
+        return self.feature.transform_weight(w) if self.config.feature_transform.value != "none" else w
+
+    def quantized_weight(self) -> torch.Tensor:
+        """Fake-quantized transformed weight (out, in), computed once and cached."""
+        if self._qweight is None:
+            w = self.transformed_weight()
+            cfg = self.config
+            if cfg.w_bits is None:
+                self._qweight = w
+            else:
+                gran = "per-token" if cfg.w_granularity == "per-channel" else cfg.w_granularity
+                qt = quantize(w, cfg.w_bits, gran, symmetric=cfg.w_symmetric,
+                              group_size=cfg.w_group_size, clip_ratio=cfg.w_clip)
+                self._qweight = qt.dequantize().to(w.dtype)
+        return self._qweight
+
+    # -- activations ----------------------------------------------------------------------
+    def row_bits(self, z: torch.Tensor, transformed: bool) -> torch.Tensor:
+        """Widths in bits per row of the (transformed) activation z (batch, rows, d)."""
+        cfg = self.config
+        rows = z.shape[-2]
+        if not transformed and rows == 1:
+            return torch.full((*z.shape[:-2], 1), cfg.a_bits, dtype=torch.int64, device=z.device)
+        k = cfg.high_row_count(rows)
+        method = cfg.allocation.value
+        if k == 0:
+            return torch.full((*z.shape[:-2], rows), cfg.a_bits, dtype=torch.int64, device=z.device)
+        alloc = allocate_bits(
+            z if method != "first-k" else None, method, rows=rows, k=k, low_bits=cfg.a_bits,
+            high_bits=cfg.a_high_bits, allowed=cfg.allowed_bits if method == "energy" else None,
+        )
+        bits = alloc.bits
+        if method == "first-k":
+            bits = bits.to(z.device).expand(*z.shape[:-2], rows)
+        return bits
+
+    def transform_input(self, x: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """(L X R, whether L was applied): the activation the quantizer sees."""
+        xf = self.feature.transform_activations(x) if self.config.feature_transform.value != "none" else x
+        if self.seq is not None and x.shape[-2] > 1:
+            return self.seq.forward(xf), True
+        return xf, False
+
+    def quantize_input(self, z: torch.Tensor, bits: torch.Tensor):
+        cfg = self.config
+        return quantize(z, bits, cfg.a_granularity, symmetric=cfg.a_symmetric,
+                        group_size=cfg.a_group_size, clip_ratio=cfg.a_clip)
+
+    def _record(self, x: torch.Tensor, z: torch.Tensor, zq: torch.Tensor, bits: torch.Tensor, tokens: int,
+                transformed: bool) -> None:
+        s = self.stats
+        back = self.seq.inverse(zq, tokens=tokens) if transformed else zq
+        if self.config.feature_transform.value != "none":
+            back = self.feature.inverse_activations(back)
+        xd = x.detach().double()
+        s.signal += float(xd.pow(2).sum())
+        s.noise += float((xd - back.detach().double()).pow(2).sum())
+        e = z.detach().double().pow(2).sum(dim=-1)
+        k = self.config.high_rows
+        s.first_k_energy += float(e[..., :k].sum())
+        s.total_energy += float(e.sum())
+        s.bits_sum += float(bits.double().sum())
+        s.rows += int(bits.numel())
+        s.calls += 1
+
+    # -- forward --------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        if self.calibrating:
+            self._observe(x if x.dim() >= 2 else x.unsqueeze(0))
+            return self.linear(x)
+        if cfg.a_bits is None and cfg.w_bits is None:
+            return self.linear(x)
+        squeeze = x.dim() == 2
+        if squeeze:
+            x = x.unsqueeze(0)
+        if x.dim() != 3:
+            raise ValueError(f"{self.layer_name}: input has shape {tuple(x.shape)}; allowed: (batch, tokens, features)")
+        if self.mode == "int":
+            from stamp_sim.nn.integer import integer_forward
+
+            y = integer_forward(self, x)
+        else:
+            y = self._fake_forward(x)
+        return y.squeeze(0) if squeeze else y
+
+    def _fake_forward(self, x: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        tokens = x.shape[-2]
+        w = self.quantized_weight()
+        if cfg.a_bits is None:
+            xf = self.feature.transform_activations(x) if cfg.feature_transform.value != "none" else x
+            y = xf @ w.T.to(x.dtype)
+        else:
+            z, transformed = self.transform_input(x)
+            bits = self.row_bits(z, transformed)
+            zq = self.quantize_input(z, bits).dequantize().to(x.dtype)
+            if self.record_stats:
+                self._record(x, z, zq, bits, tokens, transformed)
+            y = zq @ w.T.to(x.dtype)
+            if transformed:
+                y = self.seq.inverse(y, tokens=tokens)
+        if self.linear.bias is not None:
+            y = y + self.linear.bias
+        return y
+
+    def extra_repr(self) -> str:
+        return f"{self.layer_name!r}, config={self.config.name!r}, mode={self.mode!r}"
