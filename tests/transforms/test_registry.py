@@ -1,0 +1,68 @@
+"""Factories: names, parameter checking and the shared input checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stamp_sim.transforms import (
+    DWT,
+    feature_transform,
+    sequence_transform,
+    sequence_transform_names,
+)
+
+
+def test_sequence_names():
+    assert sequence_transform_names() == ("dct", "dwt", "dwt2d", "identity", "klt", "wht")
+
+
+def test_factory_builds_frozen_configs():
+    t = sequence_transform("dwt", levels=2, wavelet="db4")
+    assert t == DWT(levels=2, wavelet="db4") and t.name == "dwt"
+    with pytest.raises(AttributeError):
+        t.levels = 3
+
+
+def test_unknown_names_list_choices_sorted():
+    with pytest.raises(
+        ValueError,
+        match=r"name='haar' is not a sequence transform; choose one of "
+        r"\['dct', 'dwt', 'dwt2d', 'identity', 'klt', 'wht'\]",
+    ):
+        sequence_transform("haar")
+    with pytest.raises(ValueError, match=r"name='quarot' .*\['hadamard', 'none', 'smoothquant'\]"):
+        feature_transform("quarot")
+
+
+def test_unknown_and_missing_parameters():
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['level'\]; allowed: \['levels', 'wavelet'\]"):
+        sequence_transform("dwt", level=3)
+    with pytest.raises(ValueError, match=r"'dwt2d' needs parameter\(s\) \['grid'\]"):
+        sequence_transform("dwt2d")
+    with pytest.raises(ValueError, match=r"'dct' got unknown parameter\(s\) \['levels'\]; allowed: \[\]"):
+        sequence_transform("dct", levels=3)
+
+
+@pytest.mark.parametrize("name", ["identity", "dwt", "dct", "wht"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_forward_refuses_nan_and_inf(name, bad):
+    x = np.ones((8, 2))
+    x[3, 1] = bad
+    with pytest.raises(ValueError, match=r"x holds 1 NaN/Inf value\(s\) \(shape \(8, 2\)\)"):
+        sequence_transform(name).forward(x)
+    with pytest.raises(ValueError, match=r"x holds 1 NaN/Inf"):
+        sequence_transform(name).forward(torch.from_numpy(x))
+
+
+def test_bad_array_kinds():
+    t = sequence_transform("dct")
+    with pytest.raises(ValueError, match=r"x has shape \(8,\); allowed: \(\.\.\., tokens, features\)"):
+        t.forward(np.ones(8))
+    with pytest.raises(ValueError, match=r"x has dtype int64"):
+        t.forward(np.ones((8, 2), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"x has dtype torch.int32"):
+        t.forward(torch.ones(8, 2, dtype=torch.int32))
+    with pytest.raises(TypeError, match=r"x must be a numpy array or a torch tensor, got list"):
+        t.forward([[1.0], [2.0]])
