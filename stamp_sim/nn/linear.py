@@ -89,7 +89,9 @@ class StampLinear(nn.Module):
             if grid is None:
                 raise ValueError(f"{name or 'layer'}: seq_transform 'dwt2d' needs the token grid (h, w)")
             params["grid"] = tuple(grid)
+        self._seq_params = params
         self.seq = sequence_transform(config.seq_transform, **params) if config.uses_sequence_transform else None
+        self._short_seq: dict[int, object] = {}
         ft = config.feature_transform.value
         fparams = {"seed": config.hadamard_seed} if ft == "hadamard" else (
             {"alpha": config.smoothquant_alpha} if ft == "smoothquant" else {}
@@ -177,22 +179,41 @@ class StampLinear(nn.Module):
             bits = bits.to(z.device).expand(*z.shape[:-2], rows)
         return bits
 
-    def transform_input(self, x: torch.Tensor) -> tuple[torch.Tensor, bool]:
-        """(L X R, whether L was applied): the activation the quantizer sees."""
+    def seq_for(self, tokens: int):
+        """The sequence transform used for `tokens` rows, or None (one token: decoding).
+
+        A 1D DWT on a sequence too short for its levels runs with as many levels as
+        PyWavelets' dwt_max_level admits (a 5-token sentence gets 2 Haar levels, not 3).
+        """
+        if self.seq is None or tokens <= 1:
+            return None
+        if self.config.seq_transform != "dwt":
+            return self.seq
+        if tokens not in self._short_seq:
+            import pywt
+
+            deepest = pywt.dwt_max_level(tokens, pywt.Wavelet(self.config.wavelet).dec_len)
+            levels = min(self.config.seq_levels, deepest)
+            self._short_seq[tokens] = (
+                None if levels < 1 else self.seq if levels == self.config.seq_levels
+                else sequence_transform("dwt", **{**self._seq_params, "levels": levels})
+            )
+        return self._short_seq[tokens]
+
+    def transform_input(self, x: torch.Tensor):
+        """(L X R, L or None): the activation the quantizer sees and the L applied."""
         xf = self.feature.transform_activations(x) if self.config.feature_transform.value != "none" else x
-        if self.seq is not None and x.shape[-2] > 1:
-            return self.seq.forward(xf), True
-        return xf, False
+        seq = self.seq_for(x.shape[-2])
+        return (seq.forward(xf), seq) if seq is not None else (xf, None)
 
     def quantize_input(self, z: torch.Tensor, bits: torch.Tensor):
         cfg = self.config
         return quantize(z, bits, cfg.a_granularity, symmetric=cfg.a_symmetric,
                         group_size=cfg.a_group_size, clip_ratio=cfg.a_clip)
 
-    def _record(self, x: torch.Tensor, z: torch.Tensor, zq: torch.Tensor, bits: torch.Tensor, tokens: int,
-                transformed: bool) -> None:
+    def _record(self, x: torch.Tensor, z: torch.Tensor, zq: torch.Tensor, bits: torch.Tensor, seq) -> None:
         s = self.stats
-        back = self.seq.inverse(zq, tokens=tokens) if transformed else zq
+        back = seq.inverse(zq, tokens=x.shape[-2]) if seq is not None else zq
         if self.config.feature_transform.value != "none":
             back = self.feature.inverse_activations(back)
         xd = x.detach().double()
@@ -235,14 +256,14 @@ class StampLinear(nn.Module):
             xf = self.feature.transform_activations(x) if cfg.feature_transform.value != "none" else x
             y = xf @ w.T.to(x.dtype)
         else:
-            z, transformed = self.transform_input(x)
-            bits = self.row_bits(z, transformed)
+            z, seq = self.transform_input(x)
+            bits = self.row_bits(z, seq is not None)
             zq = self.quantize_input(z, bits).dequantize().to(x.dtype)
             if self.record_stats:
-                self._record(x, z, zq, bits, tokens, transformed)
+                self._record(x, z, zq, bits, seq)
             y = zq @ w.T.to(x.dtype)
-            if transformed:
-                y = self.seq.inverse(y, tokens=tokens)
+            if seq is not None:
+                y = seq.inverse(y, tokens=tokens)
         if self.linear.bias is not None:
             y = y + self.linear.bias
         return y

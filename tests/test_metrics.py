@@ -1,0 +1,60 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stamp_sim.metrics import (
+    cosine_similarity,
+    energy_concentration,
+    kl_divergence,
+    perplexity,
+    sqnr_db,
+    theorem1_bound,
+    top1_agreement,
+)
+from stamp_sim.quant import allocate_bits, quantize
+from stamp_sim.transforms import sequence_transform
+
+
+def test_sqnr_hand_computed():
+    ref = np.array([3.0, 4.0])  # signal 25
+    approx = np.array([3.0, 3.5])  # noise 0.25 -> ratio 100 -> 20 dB
+    assert sqnr_db(ref, approx) == pytest.approx(20.0)
+    assert sqnr_db(ref, ref) == math.inf
+
+
+def test_energy_concentration_first_and_top():
+    x = torch.tensor([[1.0, 0.0], [0.0, 3.0], [0.0, 0.0]])  # energies 1, 9, 0
+    assert energy_concentration(x, 1) == pytest.approx(0.1)
+    assert energy_concentration(x, 1, rows="top") == pytest.approx(0.9)
+
+
+def test_kl_ppl_top1_cosine():
+    p = torch.tensor([[0.0, 0.0]])
+    q = torch.tensor([[0.0, math.log(3.0)]])  # Q = (1/4, 3/4)
+    expected = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
+    assert kl_divergence(p, q) == pytest.approx(expected)
+    assert kl_divergence(p, p) == 0.0
+    assert perplexity(torch.zeros(5, 4), torch.zeros(5, dtype=torch.long)) == pytest.approx(4.0)
+    assert top1_agreement(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 0.0], [1.0, 0.0]])) == 0.5
+    assert cosine_similarity(torch.ones(3, 4), 2 * torch.ones(3, 4)) == pytest.approx(1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(tokens=st.integers(2, 96), d=st.integers(1, 24), levels=st.integers(1, 3), symmetric=st.booleans(),
+       transform=st.sampled_from(["identity", "dwt", "dct", "wht"]), k=st.integers(0, 16),
+       seed=st.integers(0, 2**31 - 1))
+def test_measured_error_never_above_theorem1_bound(tokens, d, levels, symmetric, transform, k, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(tokens, d, generator=g, dtype=torch.float64).cumsum(0)  # correlated tokens
+    levels = min(levels, tokens.bit_length() - 1)  # deeper levels are refused for short inputs
+    params = {"levels": levels} if transform == "dwt" else {}
+    L = sequence_transform(transform, **params)
+    z = L.forward(x)
+    bits = allocate_bits(z, "first-k", k=k).bits
+    zq = quantize(z, bits, "per-token", symmetric=symmetric).dequantize()
+    measured = float((L.inverse(zq, tokens=tokens) - x).pow(2).sum())
+    assert measured <= theorem1_bound(z, bits, symmetric=symmetric) * (1 + 1e-9) + 1e-12
