@@ -31,7 +31,9 @@ class LayerStats:
     signal / noise : sum of x^2 and of (x - x_hat)^2 over every call, x_hat the
         dequantized input mapped back to X's domain (L^-1 Q(L X R) R^-1).
     first_k_energy / total_energy : energy of the first k transformed rows vs all rows.
-    overflows / accumulations : integer path only, from kernels.int_matmul.
+    overflows : additions that left an accumulator's range (integer path, kernels.int_matmul);
+    overflowed_outputs / outputs : outputs touched by at least one overflow / all outputs;
+    additions : accumulator additions simulated (outputs x K).
     """
 
     signal: float = 0.0
@@ -40,7 +42,9 @@ class LayerStats:
     total_energy: float = 0.0
     calls: int = 0
     overflows: int = 0
+    overflowed_outputs: int = 0
     outputs: int = 0
+    additions: int = 0
     bits_sum: float = 0.0
     rows: int = 0
     extra: dict = field(default_factory=dict)
@@ -56,6 +60,11 @@ class LayerStats:
     @property
     def energy_concentration(self) -> float:
         return self.first_k_energy / self.total_energy if self.total_energy else 0.0
+
+    @property
+    def overflow_rate(self) -> float:
+        """Share (0..1) of integer-path outputs whose accumulation overflowed at least once."""
+        return self.overflowed_outputs / self.outputs if self.outputs else 0.0
 
     @property
     def avg_bits(self) -> float:
@@ -98,6 +107,7 @@ class StampLinear(nn.Module):
         )
         self.feature = feature_transform(ft, **fparams)
         self._qweight: torch.Tensor | None = None
+        self._int_weight = None
 
     # -- calibration ----------------------------------------------------------------------
     @property
@@ -121,6 +131,7 @@ class StampLinear(nn.Module):
             self.seq.fit(factor)
         self._calib = {}
         self._qweight = None
+        self._int_weight = None
         self.calibrating = False
 
     def _observe(self, x: torch.Tensor) -> None:
@@ -145,18 +156,23 @@ class StampLinear(nn.Module):
         w = self.linear.weight.detach()
         return self.feature.transform_weight(w) if self.config.feature_transform.value != "none" else w
 
+    def _weight_quant(self):
+        cfg = self.config
+        w = self.transformed_weight()
+        gran = "per-token" if cfg.w_granularity == "per-channel" else cfg.w_granularity
+        return quantize(w, cfg.w_bits, gran, symmetric=cfg.w_symmetric,
+                        group_size=cfg.w_group_size, clip_ratio=cfg.w_clip)
+
+    def weight_codes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(integer codes (out, in), per-output-channel scales (out, 1)) of the weight."""
+        qt = self._weight_quant()
+        return qt.q, qt.scale
+
     def quantized_weight(self) -> torch.Tensor:
         """Fake-quantized transformed weight (out, in), computed once and cached."""
         if self._qweight is None:
             w = self.transformed_weight()
-            cfg = self.config
-            if cfg.w_bits is None:
-                self._qweight = w
-            else:
-                gran = "per-token" if cfg.w_granularity == "per-channel" else cfg.w_granularity
-                qt = quantize(w, cfg.w_bits, gran, symmetric=cfg.w_symmetric,
-                              group_size=cfg.w_group_size, clip_ratio=cfg.w_clip)
-                self._qweight = qt.dequantize().to(w.dtype)
+            self._qweight = w if self.config.w_bits is None else self._weight_quant().dequantize().to(w.dtype)
         return self._qweight
 
     # -- activations ----------------------------------------------------------------------
@@ -228,6 +244,7 @@ class StampLinear(nn.Module):
         s.calls += 1
 
     # -- forward --------------------------------------------------------------------------
+    @torch.no_grad()  # a forward-only simulator: rounding has no useful gradient anyway
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cfg = self.config
         if self.calibrating:

@@ -105,6 +105,7 @@ def layer_stats(model: nn.Module) -> pd.DataFrame:
                 "energy_concentration": s.energy_concentration if s.calls else float("nan"),
                 "avg_a_bits": s.avg_bits if s.calls else float("nan"),
                 "overflows": s.overflows,
+                "overflow_rate": s.overflow_rate if s.outputs else float("nan"),
                 "outputs": s.outputs,
             }
         )

@@ -1,0 +1,90 @@
+"""Integer execution of a StampLinear: what the MAC array computes, bit for bit.
+
+    Z = L X R                        (float transform; on an NPU a vector unit does this)
+    z_q[i] = round(Z[i] / s_x[i])    per-row widths b_i (mixed precision across tokens)
+    w_q[j] = round(W'[j] / s_w[j])   per output channel
+    acc    = int_matmul(z_q[rows of width b], w_q^T, AccumulatorSpec)   one GEMM per width
+    Y      = L^-1 (acc * s_x s_w^T) + b
+
+With an exact (or wide enough) accumulator ``acc`` is the exact integer dot product, so
+Y equals the fake-quant path up to the float rounding of that path's GEMM: for each
+output, |Y_int - Y_fake| <= gamma_K * (|Z_hat| |W_hat|^T) with gamma_K = K u / (1 - K u),
+u = 2^-24 for float32 (the standard bound on a length-K float dot product), carried
+through the orthonormal inverse transform. A narrow accumulator changes ``acc``; its
+overflow counts are added to the layer's stats.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from kernels import AccumulatorSpec, int_matmul
+
+__all__ = ["integer_forward", "integer_weight"]
+
+EXACT = AccumulatorSpec(bits=64, mode="exact")
+
+
+def integer_weight(layer) -> tuple[np.ndarray, np.ndarray]:
+    """(codes (out, in) int8, scales (out,) float64) of the layer's quantized weight."""
+    cached = getattr(layer, "_int_weight", None)
+    if cached is not None:
+        return cached
+    cfg = layer.config
+    if cfg.w_bits is None:
+        raise ValueError(f"{layer.layer_name}: the integer path needs integer weights (w_bits is None)")
+    if cfg.w_granularity != "per-channel" or not cfg.w_symmetric:
+        raise ValueError(
+            f"{layer.layer_name}: the integer path needs symmetric per-channel weights; "
+            f"got w_granularity={cfg.w_granularity!r}, w_symmetric={cfg.w_symmetric}"
+        )
+    codes, scales = layer.weight_codes()
+    layer._int_weight = (codes.cpu().numpy().astype(np.int8), scales.reshape(-1).double().cpu().numpy())
+    return layer._int_weight
+
+
+def integer_forward(layer, x: torch.Tensor) -> torch.Tensor:
+    """Run `layer` (a StampLinear) on x (batch, tokens, in) through kernels.int_matmul."""
+    cfg = layer.config
+    if cfg.a_bits is None:
+        raise ValueError(f"{layer.layer_name}: the integer path needs integer activations (a_bits is None)")
+    if cfg.a_granularity != "per-token" or not cfg.a_symmetric:
+        raise ValueError(
+            f"{layer.layer_name}: the integer path needs symmetric per-token activations; "
+            f"got a_granularity={cfg.a_granularity!r}, a_symmetric={cfg.a_symmetric}"
+        )
+    if max(cfg.a_bits, cfg.a_high_bits) > 8 or cfg.w_bits > 8:
+        raise ValueError(f"{layer.layer_name}: the integer path simulates operands of 2..8 bits")
+    acc = cfg.accumulator or EXACT
+    tokens = x.shape[-2]
+    z, seq = layer.transform_input(x)
+    bits = layer.row_bits(z, seq is not None)
+    qt = layer.quantize_input(z, bits)
+    codes = qt.q.to(torch.int8).cpu().numpy()  # (B, P, K)
+    sx = qt.scale.squeeze(-1).double().cpu().numpy()  # (B, P)
+    wq, sw = integer_weight(layer)
+    wT = np.ascontiguousarray(wq.T)
+    b_np = bits.cpu().numpy()
+    out = np.zeros((*codes.shape[:2], wq.shape[0]), dtype=np.float64)
+    overflows = 0
+    overflowed_outputs = 0
+    for width in np.unique(b_np):
+        sel = b_np == width
+        rows = codes[sel]  # (R, K)
+        res = int_matmul(rows, wT, acc, x_bits=int(width), w_bits=cfg.w_bits)
+        out[sel] = res.values.astype(np.float64) * sx[sel][:, None] * sw[None, :]
+        overflows += int(res.overflows.sum())
+        overflowed_outputs += int((res.overflows > 0).sum())
+    s = layer.stats
+    s.overflows += overflows
+    s.overflowed_outputs += overflowed_outputs
+    s.outputs += int(out.shape[0] * out.shape[1] * out.shape[2])
+    s.additions += int(out.shape[0] * out.shape[1] * out.shape[2] * codes.shape[-1])
+    y = torch.from_numpy(out).to(device=x.device, dtype=torch.float64)
+    if seq is not None:
+        y = seq.inverse(y, tokens=tokens)
+    y = y.to(x.dtype)
+    if layer.linear.bias is not None:
+        y = y + layer.linear.bias
+    return y
