@@ -1,1 +1,57 @@
-"""Hardware profiles and the precision-aware cost model (no model or quantizer code)."""
+"""Hardware profiles and the precision-aware cost model (no model or quantizer code).
+
+    profile = hw_models.load_profile("npu")            # or a path to a YAML file
+    prec = hw_models.LayerPrecision(w_bits=4, a_bits=4, a_high_bits=8, high_rows=64,
+                                    seq_transform="dwt", seq_levels=3)
+    table = hw_models.price(workload, {"w4a4-stamp": prec}, [profile], ["prefill", "decode"])
+
+Imports only numpy, pandas and yaml; never ``stamp_sim`` or ``kernels``.
+"""
+
+from hw_models._loader import builtin_names, load_profile
+from hw_models.cost import ENERGY_TERMS, TIME_TERMS, LayerCost, price, price_layer, totals
+from hw_models.mac_array import gemm_cycles, operand_accesses, utilization
+from hw_models.precision import FeatureTransform, Granularity, LayerPrecision, Phase, SeqTransform
+from hw_models.profile import (
+    AccBehaviour,
+    AccumulatorUnit,
+    Dataflow,
+    EnergyTable,
+    HardwareProfile,
+    MacArray,
+    MemorySystem,
+    ModeSpec,
+    OperandMode,
+    ProfileError,
+    VectorUnit,
+)
+
+__all__ = [
+    "ENERGY_TERMS",
+    "TIME_TERMS",
+    "AccBehaviour",
+    "AccumulatorUnit",
+    "Dataflow",
+    "EnergyTable",
+    "FeatureTransform",
+    "Granularity",
+    "HardwareProfile",
+    "LayerCost",
+    "LayerPrecision",
+    "MacArray",
+    "MemorySystem",
+    "ModeSpec",
+    "OperandMode",
+    "Phase",
+    "ProfileError",
+    "SeqTransform",
+    "VectorUnit",
+    "builtin_names",
+    "gemm_cycles",
+    "load_profile",
+    "operand_accesses",
+    "price",
+    "price_layer",
+    "totals",
+    "utilization",
+]

@@ -1,0 +1,146 @@
+"""Profiles and precisions as small numpy tables, so pricing is fancy-indexing, not a loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from hw_models.mac_array import DATAFLOW_CODES
+from hw_models.precision import Granularity, LayerPrecision
+from hw_models.profile import HardwareProfile, OperandMode
+from hw_models.transform_ops import FEATURE_CODES, SEQ_CODES
+
+__all__ = ["GRAN_CODES", "MODES", "FP16", "ProfileTables", "encode_precisions", "natural_mode_table"]
+
+MODES = tuple(OperandMode)
+FP16 = MODES.index(OperandMode.FP16)
+GRAN_CODES = {g: i for i, g in enumerate(Granularity)}
+MAX_BITS = 16
+MAX_ACC_BITS = 64
+
+
+def _mode_table(supported: Sequence[OperandMode], peak: dict[OperandMode, float]) -> np.ndarray:
+    """lut[w, a] -> index into MODES; w or a = 0 means float.
+
+    Integer operands run on the supported integer mode that holds both widths with the
+    narrowest multiplier (smallest w_cap x a_cap; ties: higher peak); if none holds them,
+    on fp16 (exact for integers up to 11 bits).
+    """
+    lut = np.full((MAX_BITS + 1, MAX_BITS + 1), FP16, dtype=np.int64)
+    ints = [m for m in supported if not m.is_float]
+    for w in range(1, MAX_BITS + 1):
+        for a in range(1, MAX_BITS + 1):
+            fits = [m for m in ints if m.weight_bits >= w and m.act_bits >= a]
+            if fits:
+                best = min(fits, key=lambda m: (m.weight_bits * m.act_bits, -peak.get(m, 0.0)))
+                lut[w, a] = MODES.index(best)
+    return lut
+
+
+def natural_mode_table() -> np.ndarray:
+    """The mode each (w, a) would use on a chip that supported every mode."""
+    return _mode_table(MODES, {})
+
+
+@dataclass(frozen=True)
+class ProfileTables:
+    """Per-profile parameters as arrays indexed by profile position (P profiles)."""
+
+    names: tuple[str, ...]
+    rows: np.ndarray  # float64 like every other per-profile number: the formulas run in float64
+    cols: np.ndarray
+    count: np.ndarray
+    dataflow: np.ndarray
+    clock_hz: np.ndarray
+    sram_bytes: np.ndarray
+    dram_bytes_per_s: np.ndarray
+    vector_ops_per_s: np.ndarray
+    packing: np.ndarray  # (P, modes), NaN where unsupported
+    mult_pj: np.ndarray  # (P, modes), energy of one multiply in that mode
+    mode_lut: np.ndarray  # (P, 17, 17)
+    acc_lut: np.ndarray  # (P, 65): requested bits -> hardware accumulator bits
+    widest_acc: np.ndarray
+    int_add_32b_pj: np.ndarray
+    fp32_add_pj: np.ndarray
+    fp16_multiply_pj: np.ndarray
+    sram_pj_per_byte: np.ndarray
+    dram_pj_per_byte: np.ndarray
+    vector_op_pj: np.ndarray
+
+    @classmethod
+    def build(cls, profiles: Sequence[HardwareProfile]) -> "ProfileTables":
+        P = len(profiles)
+        packing = np.full((P, len(MODES)), np.nan)
+        mult = np.full((P, len(MODES)), np.nan)
+        mode_lut = np.empty((P, MAX_BITS + 1, MAX_BITS + 1), dtype=np.int64)
+        acc_lut = np.empty((P, MAX_ACC_BITS + 1), dtype=np.int64)
+        for i, prof in enumerate(profiles):
+            for mode in prof.modes:
+                j = MODES.index(mode)
+                packing[i, j] = prof.packing(mode)
+                mult[i, j] = (
+                    prof.energy.fp16_multiply_pj
+                    if mode.is_float
+                    else prof.energy.int_multiply_pj(mode.weight_bits, mode.act_bits)
+                )
+            mode_lut[i] = _mode_table(list(prof.modes), {m: s.peak_tops for m, s in prof.modes.items()})
+            widths = np.asarray(prof.accumulator.widths_bits)
+            for b in range(MAX_ACC_BITS + 1):
+                wider = widths[widths >= b]
+                # Wider than any register: emulated, priced at the requested width.
+                acc_lut[i, b] = wider[0] if wider.size else b
+
+        def arr(get):
+            return np.array([float(get(p)) for p in profiles])
+
+        return cls(
+            names=tuple(p.name for p in profiles),
+            rows=arr(lambda p: p.mac_array.rows),
+            cols=arr(lambda p: p.mac_array.cols),
+            count=arr(lambda p: p.mac_array.count),
+            dataflow=np.array([DATAFLOW_CODES[p.mac_array.dataflow] for p in profiles], dtype=np.int64),
+            clock_hz=arr(lambda p: p.clock_hz),
+            sram_bytes=arr(lambda p: p.memory.sram_bytes),
+            dram_bytes_per_s=arr(lambda p: p.memory.dram_gbps * 1e9),
+            vector_ops_per_s=arr(lambda p: p.vector.gops * 1e9),
+            packing=packing,
+            mult_pj=mult,
+            mode_lut=mode_lut,
+            acc_lut=acc_lut,
+            widest_acc=arr(lambda p: p.accumulator.widths_bits[-1]).astype(np.int64),
+            int_add_32b_pj=arr(lambda p: p.energy.int_add_32b_pj),
+            fp32_add_pj=arr(lambda p: p.energy.fp32_add_pj),
+            fp16_multiply_pj=arr(lambda p: p.energy.fp16_multiply_pj),
+            sram_pj_per_byte=arr(lambda p: p.energy.sram_pj_per_byte),
+            dram_pj_per_byte=arr(lambda p: p.energy.dram_pj_per_byte),
+            vector_op_pj=arr(lambda p: p.energy.vector_op_pj),
+        )
+
+
+def encode_precisions(precisions: Sequence[LayerPrecision]) -> dict[str, np.ndarray]:
+    """One int64 array per field, one entry per precision; None -> 0 (float / none)."""
+
+    def col(get):
+        return np.array([get(p) for p in precisions], dtype=np.int64)
+
+    return {
+        "w": col(lambda p: p.w_bits or 0),
+        "a": col(lambda p: p.a_bits or 0),
+        "ah": col(lambda p: p.effective_high_bits or 0),
+        "high_rows": col(lambda p: p.high_rows),
+        "acc": col(lambda p: p.acc_bits),
+        "tile": col(lambda p: p.acc_tile or 0),
+        "outer": col(lambda p: p.acc_outer_bits or 0),
+        "seq": col(lambda p: SEQ_CODES[p.seq_transform]),
+        "levels": col(lambda p: p.seq_levels),
+        "feat": col(lambda p: FEATURE_CODES[p.feature_transform]),
+        "wg": col(lambda p: GRAN_CODES[p.w_granularity]),
+        "wgs": col(lambda p: p.w_group_size or 1),
+        "ag": col(lambda p: GRAN_CODES[p.a_granularity]),
+        "ags": col(lambda p: p.a_group_size or 1),
+        "wzp": col(lambda p: int(p.w_zero_points)),
+        "azp": col(lambda p: int(p.a_zero_points)),
+        "scale_bits": col(lambda p: p.scale_bits),
+    }

@@ -1,0 +1,109 @@
+"""Systolic MAC-array cycles, utilization and SRAM operand accesses, as SCALE-Sim counts them.
+
+GEMM: M x K input (M rows = tokens) times K x N weights. For an R x C array
+(SCALE-Sim v2/v3 ``scalesim/compute/systolic_compute_{ws,os,is}.py``; each fold's
+demand matrix is as many rows as cycles, and the memory system reports the index of
+the last cycle, hence the final -1):
+
+    ws: folds = ceil(K/R) * ceil(N/C),  per fold 2R + C + M - 2 cycles
+    os: folds = ceil(M/R) * ceil(N/C),  per fold  R + C + K - 2 cycles
+    is: folds = ceil(K/R) * ceil(M/C),  per fold 2R + C + N - 2 cycles
+    cycles = ceil(folds / arrays) * per_fold - 1
+
+``arrays`` > 1 spreads independent folds over identical arrays (1 = SCALE-Sim exactly).
+All functions take scalars or numpy arrays and broadcast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hw_models.profile import Dataflow
+
+__all__ = ["DATAFLOW_CODES", "dataflow_code", "gemm_cycles", "gemm_cycles_float", "operand_accesses", "utilization"]
+
+# Integer codes so a column of dataflows can be vectorized.
+DATAFLOW_CODES = {Dataflow.WS: 0, Dataflow.OS: 1, Dataflow.IS: 2}
+
+
+def dataflow_code(dataflow) -> np.ndarray:
+    """Codes (0 ws, 1 os, 2 is) from a Dataflow, a string, or an array of codes."""
+    if isinstance(dataflow, (Dataflow, str)):
+        try:
+            return np.asarray(DATAFLOW_CODES[Dataflow(dataflow)])
+        except ValueError:
+            allowed = ", ".join(sorted(d.value for d in Dataflow))
+            raise ValueError(f"dataflow={dataflow!r} is not a dataflow; allowed: {allowed}") from None
+    codes = np.asarray(dataflow)
+    if codes.size and (codes.min() < 0 or codes.max() > 2):
+        raise ValueError(f"dataflow codes must be 0 (ws), 1 (os) or 2 (is); got {np.unique(codes)[:5]}")
+    return codes
+
+
+def _ceil_div(a, b):
+    # float64 division is exact enough for sizes below 2^53 and several times faster than
+    # int64 floor division over large arrays.
+    return np.ceil(np.asarray(a, dtype=np.float64) / b)
+
+
+def _fold_dims(m, k, n, rows, cols, code):
+    """(dimension tiled over R, dimension tiled over C, streamed dimension, fixed fill/drain).
+
+    ws: K over R, N over C, M streams, 2R + C - 2;  os: M over R, N over C, K streams,
+    R + C - 2;  is: K over R, M over C, N streams, 2R + C - 2.
+    """
+    os_ = code == 1
+    is_ = code == 2
+    over_r = np.where(os_, m, k)
+    over_c = np.where(is_, m, n)
+    streamed = np.where(os_, k, np.where(is_, n, m))
+    rows = np.asarray(rows, dtype=np.float64)
+    fixed = np.where(os_, rows, 2.0 * rows) + cols - 2.0
+    return over_r, over_c, streamed, fixed
+
+
+def gemm_cycles_float(m, k, n, rows, cols, dataflow, arrays=1) -> np.ndarray:
+    """gemm_cycles as float64 (exact below 2^53), for the vectorized cost model."""
+    code = dataflow_code(dataflow)
+    over_r, over_c, streamed, fixed = _fold_dims(m, k, n, rows, cols, code)
+    folds = _ceil_div(over_r, rows) * _ceil_div(over_c, cols)
+    cycles = _ceil_div(folds, arrays) * (fixed + streamed) - 1.0
+    empty = (np.asarray(m) == 0) | (np.asarray(k) == 0) | (np.asarray(n) == 0)
+    return np.where(empty, 0.0, cycles)
+
+
+def gemm_cycles(m, k, n, rows, cols, dataflow, arrays=1) -> np.ndarray:
+    """Compute cycles (int64) of an M x K by K x N GEMM on `arrays` R x C arrays.
+
+    m, k, n : GEMM sizes (elements); 0 in any of them gives 0 cycles.
+    rows, cols : int, array geometry R x C.
+    dataflow : "ws" | "os" | "is" (or Dataflow, or an array of codes 0/1/2).
+    Reference: 32x32 ws, 512x1152x1152 -> 785,375; 256x256 os, same GEMM -> 16,619.
+    """
+    return gemm_cycles_float(m, k, n, rows, cols, dataflow, arrays).astype(np.int64)
+
+
+def utilization(m, k, n, rows, cols, dataflow, arrays=1) -> np.ndarray:
+    """Useful MACs / (PEs x cycles), in [0, 1]; 0 for an empty GEMM."""
+    cycles = gemm_cycles_float(m, k, n, rows, cols, dataflow, arrays)
+    macs = np.asarray(m, dtype=np.float64) * k * n
+    pe_cycles = np.asarray(rows, dtype=np.float64) * cols * arrays * cycles
+    return np.divide(macs, pe_cycles, out=np.zeros(np.broadcast(macs, pe_cycles).shape), where=pe_cycles > 0)
+
+
+def operand_accesses(m, k, n, rows, cols, dataflow):
+    """SRAM accesses (elements) between the buffers and the array, as SCALE-Sim counts them.
+
+    Returns (input_reads, weight_reads, output_writes) as float64 arrays:
+        ws: M*K*ceil(N/C),  K*N,              M*N*ceil(K/R)   (partial sums per K fold)
+        os: M*K*ceil(N/C),  K*N*ceil(M/R),    M*N
+        is: M*K,            K*N*ceil(M/C),    M*N*ceil(K/R)
+    """
+    code = dataflow_code(dataflow)
+    m, k, n = (np.asarray(x, dtype=np.float64) for x in (m, k, n))
+    mk, kn, mn = m * k, k * n, m * n
+    ws, os_ = code == 0, code == 1
+    inp = np.where(ws | os_, mk * _ceil_div(n, cols), mk)
+    wgt = np.where(ws, kn, np.where(os_, kn * _ceil_div(m, rows), kn * _ceil_div(m, cols)))
+    out = np.where(os_, mn, mn * _ceil_div(k, rows))
+    return inp, wgt, out

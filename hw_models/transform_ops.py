@@ -1,0 +1,96 @@
+"""Op counts of the sequence (STaMP) and feature transforms, vectorized over numpy arrays.
+
+Counts are element operations on the vector unit (an add, a scale), except the KLT,
+which is a dense matrix product and is counted in MACs on the MAC array.
+Codes follow ``SEQ_CODES`` / ``FEATURE_CODES`` (the order of the enums).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hw_models.precision import FeatureTransform, SeqTransform
+
+__all__ = [
+    "FEATURE_CODES",
+    "SEQ_CODES",
+    "feature_transform_ops",
+    "klt_macs",
+    "padded_rows",
+    "seq_transform_ops_per_feature",
+]
+
+SEQ_CODES = {t: i for i, t in enumerate(SeqTransform)}
+FEATURE_CODES = {t: i for i, t in enumerate(FeatureTransform)}
+_ID, _DWT, _DWT2D, _DCT, _WHT, _KLT = (SEQ_CODES[t] for t in SeqTransform)
+
+
+def _next_pow2(x: np.ndarray) -> np.ndarray:
+    x = np.maximum(np.asarray(x, dtype=np.int64), 1)
+    # log2 of an exact power of two is exact in float64, so ceil does not overshoot.
+    return (2 ** np.ceil(np.log2(x))).astype(np.int64)
+
+
+def padded_rows(tokens, seq_code, levels) -> np.ndarray:
+    """Rows the transformed activation has (and the MAC array prices), int64.
+
+    identity, dct, klt : tokens (no padding).
+    dwt (J levels) : tokens zero-padded to a multiple of 2^J.
+    dwt2d (J levels) : a square grid of side ceil(sqrt(tokens)), each side padded to a
+        multiple of 2^J; rows = side^2 (the caller's true h x w grid is not known here).
+    wht : tokens padded to the next power of two.
+    """
+    s = np.asarray(tokens, dtype=np.int64)
+    code = np.asarray(seq_code)
+    step = np.left_shift(np.int64(1), np.asarray(levels, dtype=np.int64))
+    dwt = -(-s // step) * step
+    side = np.ceil(np.sqrt(s)).astype(np.int64)
+    side = -(-side // step) * step
+    return np.select([code == _DWT, code == _DWT2D, code == _WHT], [dwt, side * side, _next_pow2(s)], default=s)
+
+
+def seq_transform_ops_per_feature(rows, seq_code, levels) -> np.ndarray:
+    """Vector-unit ops of one forward (or inverse) transform along `rows` tokens, per feature.
+
+    dwt : each level j halves the band: n_j = rows / 2^j rows each get an add and a
+        scale, 2 n_j ops; total 2 rows (2 - 2^(1-J)).
+    dwt2d : each level runs the 1D step along both grid axes on the LL band of
+        rows / 4^j tokens: 4 rows / 4^j ops; total (16/3) rows (1 - 4^-J).
+    dct : DCT-II through an FFT, rows log2(rows) butterflies of a multiply and an add:
+        2 rows ceil(log2 rows).
+    wht : rows log2(rows) adds (the 1/sqrt(rows) scale folds into the quantization scale).
+    identity, klt : 0 (the KLT runs on the MAC array, see klt_macs).
+    """
+    r = np.asarray(rows, dtype=np.float64)
+    code = np.asarray(seq_code)
+    J = np.asarray(levels, dtype=np.float64)
+    log2r = np.log2(np.maximum(r, 1.0))
+    return np.select(
+        [code == _DWT, code == _DWT2D, code == _DCT, code == _WHT],
+        [
+            2.0 * r * (2.0 - 2.0 ** (1.0 - J)),
+            16.0 / 3.0 * r * (1.0 - 4.0 ** (-J)),
+            2.0 * r * np.ceil(log2r),
+            r * log2r,
+        ],
+        default=0.0,
+    )
+
+
+def klt_macs(rows, k, n, seq_code) -> np.ndarray:
+    """MACs of the KLT: L (rows x rows) times the rows x K input, and L^T times the rows x N output."""
+    r = np.asarray(rows, dtype=np.float64)
+    return np.where(np.asarray(seq_code) == _KLT, r * r * (np.asarray(k, np.float64) + n), 0.0)
+
+
+def feature_transform_ops(tokens, k, feature_code) -> np.ndarray:
+    """Vector-unit ops of the feature transform on a tokens x K input.
+
+    hadamard : online fast Walsh-Hadamard rotation of each token, K padded to a power of
+        two: tokens * Kp * log2(Kp) adds (the inverse is folded into the weights).
+    smoothquant : 0; the per-channel scales are folded into the weights offline.
+    none : 0.
+    """
+    kp = _next_pow2(k).astype(np.float64)
+    ops = np.asarray(tokens, np.float64) * kp * np.log2(kp)
+    return np.where(np.asarray(feature_code) == FEATURE_CODES[FeatureTransform.HADAMARD], ops, 0.0)
