@@ -16,33 +16,62 @@ __all__ = ["haar_forward", "haar_inverse", "haar2d_forward", "haar2d_inverse"]
 _S = 1.0 / math.sqrt(2.0)
 
 
-def _split(t: torch.Tensor, axis: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(a, d) of one Haar level along negative `axis` (its length must be even)."""
+def _tracks_grad(t: torch.Tensor) -> bool:
+    """Autograd refuses out= and in-place updates of leaves, so it gets the plain path."""
+    return torch.is_grad_enabled() and t.requires_grad
+
+
+def _split(
+    t: torch.Tensor, axis: int, detail_out: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a, d) of one Haar level along negative `axis` (its length must be even).
+
+    Without autograd, d is written into `detail_out` when given (a view of the
+    caller's output, saving a copy) and the scaling is done in place.
+    """
     n = t.shape[axis]
     pairs = t.unflatten(axis, (n // 2, 2))
     # After unflatten the pair axis keeps the negative index `axis`.
     even, odd = pairs.select(axis, 0), pairs.select(axis, 1)
-    return (even + odd) * _S, (even - odd) * _S
+    if _tracks_grad(t):
+        a, d = (even + odd) * _S, (even - odd) * _S
+        if detail_out is not None:
+            detail_out.copy_(d)
+        return a, d
+    d = torch.sub(even, odd) if detail_out is None else torch.sub(even, odd, out=detail_out)
+    return torch.add(even, odd).mul_(_S), d.mul_(_S)
 
 
 def _merge(a: torch.Tensor, d: torch.Tensor, axis: int) -> torch.Tensor:
     """Inverse of `_split`: interleave (a+d)/sqrt2 and (a-d)/sqrt2 along `axis`."""
-    both = torch.stack(((a + d) * _S, (a - d) * _S), dim=axis)
-    return both.flatten(axis - 1, axis)
+    if _tracks_grad(a) or _tracks_grad(d):
+        return torch.stack(((a + d) * _S, (a - d) * _S), dim=axis).flatten(axis - 1, axis)
+    shape = list(a.shape)
+    shape[axis] *= 2
+    out = a.new_empty(shape)
+    pairs = out.unflatten(axis, (a.shape[axis], 2))
+    torch.add(a, d, out=pairs.select(axis, 0))
+    torch.sub(a, d, out=pairs.select(axis, 1))
+    return out.mul_(_S)
 
 
 def haar_forward(t: torch.Tensor, levels: int) -> torch.Tensor:
     """J-level Haar along axis -2: (..., n, f) -> (..., n, f) rows [cA_J, cD_J, ..., cD_1].
 
     n must be a multiple of 2^levels. Detail bands are written straight into
-    their final slot, so the only copies are one per level.
+    their final rows of the output, so nothing is concatenated.
     """
+    if _tracks_grad(t):
+        bands, a = [], t
+        for _ in range(levels):
+            a, d = _split(a, -2)
+            bands.insert(0, d)
+        return torch.cat([a, *bands], dim=-2)
     out = torch.empty_like(t)
     a = t
     n = t.shape[-2]
     for _ in range(levels):
-        a, d = _split(a, -2)
-        out[..., n // 2 : n, :] = d
+        a, _ = _split(a, -2, detail_out=out[..., n // 2 : n, :])
         n //= 2
     out[..., :n, :] = a
     return out

@@ -100,3 +100,12 @@ def test_cuda_inputs_stay_on_device(name, params):
     assert y.device == x.device
     torch.testing.assert_close(y.cpu(), t.forward(x.cpu()), atol=1e-4, rtol=1e-4)
     assert t.inverse(y, tokens=36).device == x.device
+
+
+def test_haar_inverse_and_2d_are_differentiable():
+    y = torch.randn(16, 3, dtype=torch.float64, requires_grad=True)
+    (sequence_transform("dwt", levels=2).inverse(y) ** 2).sum().backward()
+    torch.testing.assert_close(y.grad, 2 * y.detach())
+    x = torch.randn(2, 16, 3, dtype=torch.float64, requires_grad=True)
+    (sequence_transform("dwt2d", grid=(4, 4), levels=2).forward(x) ** 2).sum().backward()
+    torch.testing.assert_close(x.grad, 2 * x.detach())

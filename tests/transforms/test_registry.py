@@ -66,3 +66,10 @@ def test_bad_array_kinds():
         t.forward(torch.ones(8, 2, dtype=torch.int32))
     with pytest.raises(TypeError, match=r"x must be a numpy array or a torch tensor, got list"):
         t.forward([[1.0], [2.0]])
+
+
+def test_huge_finite_values_are_not_mistaken_for_inf():
+    """The NaN/Inf check sums first; a float32 sum that overflows must not be refused."""
+    x = np.full((8, 2), 3e38, dtype=np.float32)
+    y = sequence_transform("identity").forward(x)
+    np.testing.assert_array_equal(y, x)
