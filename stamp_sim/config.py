@@ -21,6 +21,7 @@ __all__ = [
     "FeatureTransform",
     "PRESETS",
     "PrecisionConfig",
+    "RunConfig",
     "get_preset",
     "load_configs",
     "preset_names",
@@ -295,3 +296,74 @@ def load_configs(path: str | Path) -> list[PrecisionConfig]:
     if dup:
         raise ConfigError(f"{path}: config names must be unique; repeated: {dup}")
     return configs
+
+
+DEFAULT_RUN_CONFIGS = tuple(PRESETS)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What ``stamp-sim run`` does: one model, a list of precision configs, hardware profiles.
+
+    tokens : tokens per evaluation window (text models).
+    windows / calib_windows : evaluation and calibration windows (disjoint, chosen by seed).
+    int_layers : how many layers (evenly spaced) also run through the integer kernels.
+    profiles : built-in profile names or YAML paths.
+    """
+
+    model: str = "smollm2-135m"
+    configs: tuple[PrecisionConfig, ...] = field(default_factory=lambda: tuple(PRESETS.values()))
+    profiles: tuple[str, ...] = ("npu",)
+    tokens: int = 512
+    windows: int = 4
+    calib_windows: int = 2
+    seed: int = 0
+    out: str = "reports"
+    device: str = "cpu"
+    int_layers: int = 3
+
+    def __post_init__(self) -> None:
+        for key, low in (("tokens", 2), ("windows", 1), ("calib_windows", 0), ("int_layers", 0)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"RunConfig.{key}={value!r} is invalid; allowed: integers >= {low}")
+        if not self.configs:
+            raise ConfigError("RunConfig.configs is empty; allowed: at least one precision config")
+        if not self.profiles:
+            raise ConfigError("RunConfig.profiles is empty; allowed: at least one hardware profile")
+        if self.device not in ("cpu", "cuda"):
+            raise ConfigError(f"RunConfig.device={self.device!r} is not allowed; allowed: cpu, cuda")
+        names = [c.name for c in self.configs]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ConfigError(f"RunConfig.configs: names must be unique; repeated: {dup}")
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON/YAML-ready): what run.json records to reproduce or resume a run."""
+        return {
+            "model": self.model,
+            "configs": [c.to_dict() for c in self.configs],
+            "profiles": list(self.profiles),
+            "tokens": self.tokens,
+            "windows": self.windows,
+            "calib_windows": self.calib_windows,
+            "seed": self.seed,
+            "out": self.out,
+            "device": self.device,
+            "int_layers": self.int_layers,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "run.json") -> "RunConfig":
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ConfigError(f"{source}: unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+        data = dict(data)
+        if "configs" in data:
+            data["configs"] = tuple(
+                PrecisionConfig.from_dict(c, source=f"{source}: configs[{i}]") for i, c in enumerate(data["configs"])
+            )
+        if "profiles" in data:
+            data["profiles"] = tuple(data["profiles"])
+        return cls(**data)

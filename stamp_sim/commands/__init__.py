@@ -1,3 +1,5 @@
 """CLI subcommands, one small module each: parse options, call the library, print."""
 
-COMMANDS: list = []
+from stamp_sim.commands.run import run
+
+COMMANDS: list = [run]

@@ -203,6 +203,13 @@ class StampLinear(nn.Module):
         """
         if self.seq is None or tokens <= 1:
             return None
+        if self.config.seq_transform == "dwt2d":
+            h, w = self._seq_params["grid"]
+            if tokens == h * w + 1:  # a ViT's CLS token ahead of its patch grid
+                from stamp_sim.nn.prefix import PrefixedTransform
+
+                return self._short_seq.setdefault(tokens, PrefixedTransform(self.seq, prefix=1))
+            return self.seq
         if self.config.seq_transform != "dwt":
             return self.seq
         if tokens not in self._short_seq:

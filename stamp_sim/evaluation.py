@@ -1,0 +1,124 @@
+"""Evaluation data and accuracy of a (quantized) model against its float reference.
+
+Causal LMs: perplexity on disjoint Wikipedia windows, KL(P_fp || P_q) of next-token
+distributions and top-1 agreement. Encoders and ViTs: SQNR (dB) and cosine similarity of
+the last hidden state against the float model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from stamp_sim.metrics import perplexity
+from stamp_sim.models import LoadedModel, ModelKind, synthetic_token_ids, token_windows, vit_images, wiki_token_ids
+
+__all__ = ["EvalData", "accuracy", "model_outputs", "prepare_data", "run_calibration"]
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """Model inputs: one dict of keyword tensors per batch (one window / one image each)."""
+
+    kind: ModelKind
+    calibration: tuple[dict, ...]
+    evaluation: tuple[dict, ...]
+    tokens: int  # sequence length each linear layer sees
+    grid: tuple[int, int] | None = None
+    source: str = ""
+
+
+def _text_batches(ids, tokens: int, windows: int, calib: int, seed: int, encoder: bool) -> tuple[tuple, tuple]:
+    w = token_windows(ids, tokens, calib, windows, seed)
+
+    def batch(row):
+        t = torch.from_numpy(row).long().unsqueeze(0)
+        return {"input_ids": t, "attention_mask": torch.ones_like(t)} if encoder else {"input_ids": t}
+
+    return tuple(batch(r) for r in w.calibration), tuple(batch(r) for r in w.evaluation)
+
+
+def prepare_data(loaded: LoadedModel, tokens: int, windows: int, calib_windows: int, seed: int) -> EvalData:
+    """Inputs for `loaded`: wiki windows (text), synthetic ids (tiny-llama) or photos (ViT)."""
+    if loaded.kind is ModelKind.VIT:
+        images = vit_images()
+        pixels = images.pixel_values
+        n = pixels.shape[0]
+        g = torch.Generator().manual_seed(seed)
+        order = torch.randperm(n, generator=g).tolist()
+        ev = order[: min(windows, n)]
+        cal = [i for i in order if i not in ev][:calib_windows] or ev[:calib_windows]
+        mk = lambda idx: tuple({"pixel_values": pixels[i : i + 1]} for i in idx)  # noqa: E731
+        grid = tuple(images.grid)
+        return EvalData(loaded.kind, mk(cal), mk(ev), 1 + grid[0] * grid[1], grid,
+                        "scikit-image photos: " + ", ".join(images.names[i] for i in ev))
+    if loaded.tokenizer is None:
+        vocab = loaded.model.config.vocab_size
+        ids = synthetic_token_ids(max(tokens * (windows + calib_windows + 1), 4096), vocab, seed=seed)
+        source = "synthetic Zipf token stream"
+    else:
+        ids = wiki_token_ids(loaded.tokenizer)
+        source = f"gensim Wikipedia sample ({len(ids)} tokens)"
+    cal, ev = _text_batches(ids, tokens, windows, calib_windows, seed, loaded.kind is ModelKind.ENCODER)
+    return EvalData(loaded.kind, cal, ev, tokens, None, source)
+
+
+def _to(batch: dict, device: str) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def model_outputs(model, batch: dict, kind: ModelKind, device: str = "cpu") -> torch.Tensor:
+    """Logits (causal LM) or last hidden state (encoder, ViT) for one batch, float32 on CPU."""
+    out = model(**_to(batch, device))
+    t = out.logits if kind is ModelKind.CAUSAL_LM else out.last_hidden_state
+    return t.float().cpu()
+
+
+def run_calibration(model, data: EvalData, device: str = "cpu") -> None:
+    """Forward the calibration batches (inside ``stamp_sim.nn.calibration``)."""
+    for batch in data.calibration or data.evaluation[:1]:
+        model_outputs(model, batch, data.kind, device)
+
+
+def _kl_sum(ref: torch.Tensor, out: torch.Tensor) -> tuple[float, int, int]:
+    lp = torch.log_softmax(ref.double(), dim=-1)
+    lq = torch.log_softmax(out.double(), dim=-1)
+    kl = (lp.exp() * (lp - lq)).sum(dim=-1)
+    agree = (ref.argmax(-1) == out.argmax(-1)).sum()
+    return float(kl.sum()), int(agree), int(kl.numel())
+
+
+@torch.no_grad()
+def accuracy(model, data: EvalData, reference: list[torch.Tensor], device: str = "cpu", progress=None) -> dict:
+    """Accuracy of `model` on data.evaluation against the float `reference` outputs.
+
+    Causal LM: ppl (perplexity), kl (nats, mean over positions), top1 (share).
+    Encoder / ViT: out_sqnr_db (dB) and cosine of the last hidden state.
+    """
+    kl_total, agree, count, nll, n_pred = 0.0, 0, 0, 0.0, 0
+    signal, noise, cos_sum, cos_n = 0.0, 0.0, 0.0, 0
+    for batch, ref in zip(data.evaluation, reference):
+        out = model_outputs(model, batch, data.kind, device)
+        if data.kind is ModelKind.CAUSAL_LM:
+            k, a, c = _kl_sum(ref, out)
+            kl_total, agree, count = kl_total + k, agree + a, count + c
+            ids = batch["input_ids"]
+            n = ids.shape[-1] - 1
+            nll += math.log(perplexity(out[:, :-1], ids[:, 1:])) * n
+            n_pred += n
+        else:
+            r, o = ref.double(), out.double()
+            signal += float(r.pow(2).sum())
+            noise += float((r - o).pow(2).sum())
+            cos_sum += float(torch.nn.functional.cosine_similarity(r, o, dim=-1).sum())
+            cos_n += r.shape[0] * r.shape[1]
+        if progress is not None:
+            progress.update(1)
+    if data.kind is ModelKind.CAUSAL_LM:
+        return {"ppl": math.exp(nll / n_pred), "kl": kl_total / count, "top1": agree / count}
+    out_sqnr = math.inf if noise == 0 else 10 * math.log10(signal / noise)
+    return {"out_sqnr_db": out_sqnr, "cosine": cos_sum / cos_n}
+
