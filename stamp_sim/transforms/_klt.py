@@ -63,7 +63,12 @@ class KLT(SequenceTransform):
 
     def padded_length(self, tokens: int) -> int:
         n = self._fitted().shape[0]
-        check_int("tokens", tokens, 1, n)
+        check_int("tokens", tokens, 1)
+        if tokens > n:
+            raise ValueError(
+                f"tokens={tokens} is more than klt was fitted on; allowed: [1, {n}] "
+                "(shorter inputs are zero-padded to the fitted length)"
+            )
         return n
 
     def approx_rows(self, tokens: int) -> int:

@@ -54,7 +54,9 @@ class Registry:
         required one, each listing what is allowed (sorted).
         """
         if not isinstance(name, str) or name not in self._classes:
-            raise ValueError(f"name={name!r} is not a {self.kind}; choose one of {list(self.names())}")
+            raise ValueError(
+                f"name={name!r} is not a {self.kind}; choose one of {list(self.names())}"
+            )
         cls = self._classes[name]
         fields = [f for f in dataclasses.fields(cls) if f.init]
         allowed = sorted(f.name for f in fields)
@@ -71,7 +73,9 @@ class Registry:
             and f.default_factory is dataclasses.MISSING
         )
         if missing:
-            raise ValueError(f"{self.kind} {name!r} needs parameter(s) {missing}; allowed: {allowed}")
+            raise ValueError(
+                f"{self.kind} {name!r} needs parameter(s) {missing}; allowed: {allowed}"
+            )
         return cls(**params)
 
 

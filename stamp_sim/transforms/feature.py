@@ -7,7 +7,6 @@ Quantization then sees the transformed X (fewer outliers) and the transformed W.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
