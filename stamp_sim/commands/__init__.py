@@ -1,5 +1,6 @@
 """CLI subcommands, one small module each: parse options, call the library, print."""
 
 from stamp_sim.commands.run import run
+from stamp_sim.commands.validate import validate
 
-COMMANDS: list = [run]
+COMMANDS: list = [run, validate]

@@ -1,0 +1,136 @@
+"""`stamp-sim validate`: every kernel backend against the reference, and the integer STaMP
+layer against the fake-quant float path, on random and adversarial cases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from kernels import AccumulatorSpec, int_matmul
+from stamp_sim.config import get_preset
+from stamp_sim.nn import StampLinear
+from stamp_sim.nn.integer import EXACT, integer_forward
+
+__all__ = ["KERNEL_BACKENDS", "Case", "kernel_cases", "layer_cases", "validate"]
+
+KERNEL_BACKENDS = ("numba", "torch")
+U32 = 2.0**-24  # unit roundoff of float32
+
+
+@dataclass(frozen=True)
+class Case:
+    """One integer GEMM to check: operands, declared widths and the accumulator."""
+
+    name: str
+    x: np.ndarray
+    w: np.ndarray
+    acc: AccumulatorSpec
+    x_bits: int
+    w_bits: int
+
+
+def _operand(rng, shape, bits, signed):
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    dtype = np.int8 if signed else np.uint8
+    return rng.integers(lo, hi + 1, size=shape).astype(dtype)
+
+
+def kernel_cases(n_random: int, seed: int) -> Iterator[Case]:
+    """Adversarial cases first, then `n_random` random ones (shapes, widths, modes, tiles)."""
+    m, k, n = 8, 100, 12
+    full = np.full((m, k), 127, np.int8)
+    yield Case("all-max int8, P=16 saturate", full, np.full((k, n), 127, np.int8),
+               AccumulatorSpec(16, "saturate"), 8, 8)
+    yield Case("all-max int8, P=16 wrap", full, np.full((k, n), -128, np.int8), AccumulatorSpec(16, "wrap"), 8, 8)
+    alt = np.where(np.arange(k) % 2 == 0, 127, -128).astype(np.int8)
+    yield Case("alternating signs, T=7, P=12 sat / outer 14", np.tile(alt, (m, 1)),
+               np.tile(alt[:, None], (1, n)), AccumulatorSpec(12, "saturate", tile=7, outer_bits=14), 8, 8)
+    yield Case("K=100 not a multiple of T=64, P=16 sat", full, np.full((k, n), 127, np.int8),
+               AccumulatorSpec(16, "saturate", tile=64, outer_bits=32), 8, 8)
+    rng = np.random.default_rng(seed)
+    yield Case("tiny P=4 wrap, int4", _operand(rng, (m, k), 4, True), _operand(rng, (k, n), 4, True),
+               AccumulatorSpec(4, "wrap"), 4, 4)
+    yield Case("tiny P=3 saturate, uint4 x int4", _operand(rng, (m, k), 4, False), _operand(rng, (k, n), 4, True),
+               AccumulatorSpec(3, "saturate", tile=5, outer_bits=6, outer_mode="wrap"), 4, 4)
+    yield Case("K=0", np.zeros((3, 0), np.int8), np.zeros((0, 4), np.int8), AccumulatorSpec(16, "saturate"), 8, 8)
+    yield Case("x86 pair 211*71 + 171*107, P=16 sat", np.array([[211, 171]], np.uint8),
+               np.array([[71], [107]], np.int8), AccumulatorSpec(16, "saturate"), 8, 8)
+    for i in range(n_random):
+        xb, wb = int(rng.integers(2, 9)), int(rng.integers(2, 9))
+        xs, ws = bool(rng.integers(0, 2)), bool(rng.integers(0, 2))
+        mm, kk, nn_ = (int(v) for v in rng.integers(1, [24, 300, 24]))
+        mode = str(rng.choice(["wrap", "saturate", "exact"]))
+        bits = int(rng.integers(4, 33))
+        tile = int(rng.integers(1, 80)) if rng.random() < 0.5 else None
+        outer = dict(outer_bits=int(rng.integers(bits, 40)), outer_mode=str(rng.choice(["wrap", "saturate"]))) \
+            if tile and rng.random() < 0.7 else {}
+        acc = AccumulatorSpec(bits, mode, tile, **outer)
+        yield Case(f"random {i}: {'' if xs else 'u'}int{xb} x {'' if ws else 'u'}int{wb}, {acc.describe()}",
+                   _operand(rng, (mm, kk), xb, xs), _operand(rng, (kk, nn_), wb, ws), acc, xb, wb)
+
+
+def _ar1(tokens: int, d: int, rng: np.random.Generator) -> torch.Tensor:
+    noise = rng.standard_normal((tokens, d))
+    x = np.empty_like(noise)
+    x[0] = noise[0]
+    for t in range(1, tokens):
+        x[t] = 0.95 * x[t - 1] + 0.31 * noise[t]
+    return torch.from_numpy(x).unsqueeze(0)
+
+
+def layer_cases(seed: int) -> Iterator[tuple[str, StampLinear, torch.Tensor]]:
+    """Integer STaMP layers (exact accumulator) with AR(1) inputs, for integer-vs-float checks."""
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    for preset, tokens, d, n in (("w4a4-stamp", 200, 96, 64), ("w4a4-hadamard-stamp", 130, 128, 48),
+                                 ("w8a8", 64, 80, 40), ("w4a4-first64", 100, 64, 32)):
+        lin = nn.Linear(d, n).double()
+        cfg = get_preset(preset).replace(accumulator=EXACT)
+        yield f"layer {preset} ({tokens}x{d}->{n}), exact acc", StampLinear(lin, cfg, name=preset), _ar1(tokens, d, rng)
+
+
+def _layer_row(name: str, layer: StampLinear, x: torch.Tensor) -> dict:
+    """Integer path vs fake-quant path; the float path is recomputed in float32 to measure
+    its rounding, bounded per output by gamma_K * (|Z_hat| |W_hat|^T) (see stamp_sim.nn.integer)."""
+    y_int = integer_forward(layer, x)
+    z, seq = layer.transform_input(x)
+    zq = layer.quantize_input(z, layer.row_bits(z, seq is not None)).dequantize()
+    wq = layer.quantized_weight()
+    k = wq.shape[1]
+    y32 = (zq.float() @ wq.float().T).double()
+    magnitude = zq.abs() @ wq.abs().T
+    gamma = k * U32 / (1 - k * U32)
+    # Orthonormal L^-1 maps an error vector to one of equal norm: compare column norms.
+    y_exact = zq @ wq.T
+    err32 = (y32 - y_exact).norm(dim=-2)
+    bound = gamma * magnitude.norm(dim=-2)
+    y_fake = layer._fake_forward(x)
+    max_err = float((y_int - y_fake).abs().max())
+    within = bool((err32 <= bound).all()) and max_err <= 1e-9 * float(y_fake.abs().max())
+    return {"case": name, "backend": "int layer vs float", "mismatches": 0 if within else 1, "overflows": 0,
+            "max_err_vs_float": max_err, "float32_err_over_bound": float((err32 / bound).max())}
+
+
+def validate(n_random: int = 20, seed: int = 0, backends=KERNEL_BACKENDS, progress=None) -> pd.DataFrame:
+    """Table (case, backend, mismatches, overflows, max_err_vs_float): mismatches count the
+    outputs whose value or overflow count differs from kernels.reference (0 expected)."""
+    rows = []
+    for case in kernel_cases(n_random, seed):
+        ref = int_matmul(case.x, case.w, case.acc, backend="reference", x_bits=case.x_bits, w_bits=case.w_bits)
+        exact = case.x.astype(np.int64) @ case.w.astype(np.int64)
+        for backend in backends:
+            got = int_matmul(case.x, case.w, case.acc, backend=backend, x_bits=case.x_bits, w_bits=case.w_bits)
+            bad = int(np.count_nonzero((got.values != ref.values) | (got.overflows != ref.overflows)))
+            rows.append({"case": case.name, "backend": backend, "mismatches": bad,
+                         "overflows": int(got.overflows.sum()),
+                         "max_err_vs_float": float(np.abs(got.values - exact).max()) if exact.size else 0.0})
+        if progress is not None:
+            progress.update(1)
+    for name, layer, x in layer_cases(seed):
+        rows.append(_layer_row(name, layer, x))
+    return pd.DataFrame(rows)
