@@ -100,8 +100,10 @@ def price_arrays(tokens, k, n, decode, prec: dict, prof: np.ndarray, t: ProfileT
     eff_cycles = cyc_lo / t.packing[prof, mode_lo] + cyc_hi / t.packing[prof, mode_hi]
     clock = t.clock_hz[prof]
     mac_s = eff_cycles / clock
-    pe_cycles = R * C * count * (cyc_lo + cyc_hi)
-    utilization = np.divide(rowsf * kn, pe_cycles, out=np.zeros_like(pe_cycles), where=pe_cycles > 0)
+    # Cycle slots: SCALE-Sim's count is the index of the last cycle of each GEMM.
+    slots = np.where(m_lo > 0, cyc_lo + 1.0, 0.0) + np.where(m_hi > 0, cyc_hi + 1.0, 0.0)
+    pe_slots = R * C * count * slots
+    utilization = np.divide(rowsf * kn, pe_slots, out=np.zeros_like(pe_slots), where=pe_slots > 0)
 
     # --- sequence transform: forward on rows x K, inverse on rows x N ---------------
     vec_rate, vec_pj = t.vector_ops_per_s[prof], t.vector_op_pj[prof]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -21,7 +22,8 @@ MAX_BITS = 16
 MAX_ACC_BITS = 64
 
 
-def _mode_table(supported: Sequence[OperandMode], peak: dict[OperandMode, float]) -> np.ndarray:
+@functools.lru_cache(maxsize=None)
+def _mode_table(supported: tuple[OperandMode, ...], peak: tuple[float, ...]) -> np.ndarray:
     """lut[w, a] -> index into MODES; w or a = 0 means float.
 
     Integer operands run on the supported integer mode that holds both widths with the
@@ -29,19 +31,20 @@ def _mode_table(supported: Sequence[OperandMode], peak: dict[OperandMode, float]
     on fp16 (exact for integers up to 11 bits).
     """
     lut = np.full((MAX_BITS + 1, MAX_BITS + 1), FP16, dtype=np.int64)
+    peak_of = dict(zip(supported, peak))
     ints = [m for m in supported if not m.is_float]
     for w in range(1, MAX_BITS + 1):
         for a in range(1, MAX_BITS + 1):
             fits = [m for m in ints if m.weight_bits >= w and m.act_bits >= a]
             if fits:
-                best = min(fits, key=lambda m: (m.weight_bits * m.act_bits, -peak.get(m, 0.0)))
+                best = min(fits, key=lambda m: (m.weight_bits * m.act_bits, -peak_of[m]))
                 lut[w, a] = MODES.index(best)
     return lut
 
 
 def natural_mode_table() -> np.ndarray:
     """The mode each (w, a) would use on a chip that supported every mode."""
-    return _mode_table(MODES, {})
+    return _mode_table(MODES, (0.0,) * len(MODES))
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,10 @@ class ProfileTables:
 
     @classmethod
     def build(cls, profiles: Sequence[HardwareProfile]) -> "ProfileTables":
+        return _build_tables(tuple(profiles))
+
+    @classmethod
+    def _build(cls, profiles: tuple[HardwareProfile, ...]) -> "ProfileTables":
         P = len(profiles)
         packing = np.full((P, len(MODES)), np.nan)
         mult = np.full((P, len(MODES)), np.nan)
@@ -85,7 +92,7 @@ class ProfileTables:
                     if mode.is_float
                     else prof.energy.int_multiply_pj(mode.weight_bits, mode.act_bits)
                 )
-            mode_lut[i] = _mode_table(list(prof.modes), {m: s.peak_tops for m, s in prof.modes.items()})
+            mode_lut[i] = _mode_table(tuple(prof.modes), tuple(s.peak_tops for s in prof.modes.values()))
             widths = np.asarray(prof.accumulator.widths_bits)
             for b in range(MAX_ACC_BITS + 1):
                 wider = widths[widths >= b]
@@ -117,6 +124,17 @@ class ProfileTables:
             dram_pj_per_byte=arr(lambda p: p.energy.dram_pj_per_byte),
             vector_op_pj=arr(lambda p: p.energy.vector_op_pj),
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _build_tables(profiles: tuple[HardwareProfile, ...]) -> ProfileTables:
+    # Profiles are frozen, so the tables of a given tuple never change: build them once
+    # and make the arrays read-only, since every caller shares them.
+    tables = ProfileTables._build(profiles)
+    for value in vars(tables).values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return tables
 
 
 def encode_precisions(precisions: Sequence[LayerPrecision]) -> dict[str, np.ndarray]:

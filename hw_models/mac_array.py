@@ -84,11 +84,14 @@ def gemm_cycles(m, k, n, rows, cols, dataflow, arrays=1) -> np.ndarray:
 
 
 def utilization(m, k, n, rows, cols, dataflow, arrays=1) -> np.ndarray:
-    """Useful MACs / (PEs x cycles), in [0, 1]; 0 for an empty GEMM."""
+    """Useful MACs / (PEs x cycle slots), in [0, 1]; 0 for an empty GEMM.
+
+    The slots are gemm_cycles + 1: SCALE-Sim's count is the index of the last cycle.
+    """
     cycles = gemm_cycles_float(m, k, n, rows, cols, dataflow, arrays)
     macs = np.asarray(m, dtype=np.float64) * k * n
-    pe_cycles = np.asarray(rows, dtype=np.float64) * cols * arrays * cycles
-    return np.divide(macs, pe_cycles, out=np.zeros(np.broadcast(macs, pe_cycles).shape), where=pe_cycles > 0)
+    pe_slots = np.asarray(rows, dtype=np.float64) * cols * arrays * np.where(macs > 0, cycles + 1.0, 0.0)
+    return np.divide(macs, pe_slots, out=np.zeros(np.broadcast(macs, pe_slots).shape), where=pe_slots > 0)
 
 
 def operand_accesses(m, k, n, rows, cols, dataflow):

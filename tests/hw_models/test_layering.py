@@ -1,0 +1,26 @@
+"""hw_models stands alone: it imports neither stamp_sim nor kernels (ARCHITECTURE.md)."""
+
+import ast
+from pathlib import Path
+
+import hw_models
+
+ALLOWED_THIRD_PARTY = {"numpy", "pandas", "yaml"}
+
+
+def test_imports_only_numpy_pandas_yaml_and_itself():
+    root = Path(hw_models.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in {"stamp_sim", "kernels"}, f"{path.name} imports {name}"
+                if top != "hw_models" and top not in ALLOWED_THIRD_PARTY:
+                    __import__(top)  # a standard-library module, or this fails loudly
+                    assert top in __import__("sys").stdlib_module_names, f"{path.name} imports {name}"
