@@ -1,0 +1,87 @@
+"""Proofs that an output's accumulation never leaves its registers' ranges (Numba, fused passes).
+
+Every partial sum of products lies within +-sum_k |x_k w_k| =: +-B. Cheapest bounds first:
+  level 0 (caller): B <= K * max|x| * max|w| for every output at once;
+  level 1: B <= min(||x_m||_1 * max_k |w_kn|, max_k |x_mk| * ||w_n||_1) per output, and for one
+           tile of T products: T * max|x_m| * max|w_n|;
+  level 2: B exactly from an integer GEMM |x| @ |w|, combined with the exact sum S: the positive
+           products add up to Pos = (B + S) / 2 and the negative ones to -Neg = -(B - S) / 2, so
+           every prefix sum (and every sum over a sub-range of k, such as one tile) lies in
+           [-Neg, Pos].
+An output is safe when the inner register (one tile) and the outer register (prefix sums at tile
+boundaries) provably stay in range; its value is then S and its overflow count 0. Flags mark the
+blocks of columns that still need a scan.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from kernels._numba import ashr, kernel, shl
+
+__all__ = ["fill_values", "level1", "level2"]
+
+
+@kernel(parallel=True)
+def fill_values(s, value_sh, values):
+    """values = s widened to int64, sign-extended from (64 - value_sh) bits when value_sh > 0."""
+    n_cols = s.shape[1]
+    for m in prange(s.shape[0]):
+        for n in range(n_cols):
+            v = np.int64(s[m, n])
+            if value_sh > 0:
+                v = ashr(shl(v, value_sh), value_sh)
+            values[m, n] = v
+
+
+@kernel(parallel=True)
+def level1(s, xmax, xl1, wmax, wl1, tile, in_hi, out_hi, block, values, flags):
+    """values = s (int64) everywhere; flags[m, n // block] |= output (m, n) not proven safe.
+
+    xmax, xl1 : per row of x, max |x| and sum |x| (int64); wmax, wl1 : per column of w.
+    tile : inner tile length; in_hi, out_hi : largest magnitude the inner / outer register can
+    take for sure (2^(P-1) - 1). Returns the number of outputs not proven safe.
+    """
+    n_cols = s.shape[1]
+    unsafe = 0
+    for m in prange(s.shape[0]):
+        row_unsafe = 0
+        xm = xmax[m]
+        xl = xl1[m]
+        for n in range(n_cols):
+            values[m, n] = np.int64(s[m, n])
+            b_all = min(xl * wmax[n], xm * wl1[n])
+            b_tile = min(b_all, tile * xm * wmax[n])
+            if b_tile > in_hi or b_all > out_hi:
+                flags[m, n // block] = True
+                row_unsafe += 1
+        unsafe += row_unsafe
+    return unsafe
+
+
+@kernel(parallel=True)
+def level2(s, b, rows, xmax, wmax, tile, in_lo, in_hi, out_lo, out_hi, block, flags):
+    """Re-decide flags of rows `rows` from B = (|x| @ |w|)[rows] (b, one row per entry of rows).
+
+    in_lo/in_hi, out_lo/out_hi : the inner / outer register ranges. Returns outputs still unsafe.
+    """
+    n_cols = s.shape[1]
+    unsafe = 0
+    for i in prange(rows.shape[0]):
+        m = rows[i]
+        row_unsafe = 0
+        for blk in range(flags.shape[1]):
+            flags[m, blk] = False
+        for n in range(n_cols):
+            sv = np.int64(s[m, n])
+            bv = np.int64(b[i, n])
+            pos = (bv + sv) >> 1
+            neg = (bv - sv) >> 1
+            inner_ok = (pos <= in_hi and neg <= -in_lo) or tile * xmax[m] * wmax[n] <= in_hi
+            outer_ok = pos <= out_hi and neg <= -out_lo
+            if not (inner_ok and outer_ok):
+                flags[m, n // block] = True
+                row_unsafe += 1
+        unsafe += row_unsafe
+    return unsafe

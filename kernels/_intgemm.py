@@ -1,0 +1,105 @@
+"""Exact integer GEMM for operands of at most 8 bits: the order-independent part of every backend.
+
+Fast path: ``torch._int_mm`` (int8 x int8 -> int32; AMX/VNNI on this CPU, 4-8x float32).
+Operands whose values span at most 256 consecutive integers (uint8, |int8|, ...) are shifted into
+int8 and the shift is undone exactly with row/column sums. K is cut into chunks of at most
+131071 so that no int32 partial sum can overflow (131071 * 128 * 128 < 2^31).
+
+The fast path is trusted only after a one-time self-test against numpy int64 on extreme
+operands (some int8 GEMM kernels saturate int16 pair sums, vpmaddubsw style); when torch is
+missing or the test fails, float64 matmul is used, which is exact here because every partial
+sum is an integer below K * 2^16 < 2^53.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+__all__ = ["exact_matmul", "int8_gemm_available"]
+
+_CHUNK_K = 131071  # K * 128 * 128 must stay below 2^31
+_INT32_MAX = (1 << 31) - 1
+
+
+@functools.lru_cache(maxsize=1)
+def int8_gemm_available() -> bool:
+    """True when torch._int_mm exists and is exact on this machine (checked once per process)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    if not hasattr(torch, "_int_mm"):
+        return False
+    rng = np.random.default_rng(12345)
+    cases = [
+        rng.integers(-128, 128, size=(33, 300), dtype=np.int8),
+        np.full((17, 300), -128, dtype=np.int8),
+        np.full((17, 300), 127, dtype=np.int8),
+    ]
+    rhs = [
+        rng.integers(-128, 128, size=(300, 19), dtype=np.int8),
+        np.full((300, 21), -128, dtype=np.int8),
+        np.full((300, 21), -128, dtype=np.int8),
+    ]
+    try:
+        for a, b in zip(cases, rhs):
+            got = torch._int_mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+            if not np.array_equal(got.astype(np.int64), a.astype(np.int64) @ b.astype(np.int64)):
+                return False
+    except (RuntimeError, NotImplementedError):
+        return False
+    return True
+
+
+def _offset(lo: int, hi: int) -> int:
+    """Shift c with values - c inside int8 [-128, 127]; needs hi - lo <= 255."""
+    if lo >= -128 and hi <= 127:
+        return 0
+    if hi - lo > 255:
+        raise ValueError(f"operand values span [{lo}, {hi}]; allowed: at most 256 consecutive integers")
+    return lo + 128
+
+
+def exact_matmul(x: np.ndarray, w: np.ndarray, x_range: tuple[int, int], w_range: tuple[int, int]) -> np.ndarray:
+    """Exact x (M x K) @ w (K x N) of small integers.
+
+    x_range, w_range : (lo, hi) bounds of the values present; each must span <= 256 integers.
+    Returns int32 (M x N) when that is provably exact and no correction is needed (the common
+    int8 case; callers widen it in their next pass), else int64.
+    """
+    m_rows, k_len = x.shape
+    n_cols = w.shape[1]
+    if m_rows == 0 or n_cols == 0 or k_len == 0:
+        return np.zeros((m_rows, n_cols), dtype=np.int64)
+    if not int8_gemm_available():
+        return np.rint(x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
+    import torch
+
+    a = _offset(*x_range)
+    b = _offset(*w_range)
+    x8 = np.ascontiguousarray(x if (a == 0 and x.dtype == np.int8) else (x.astype(np.int16) - a).astype(np.int8))
+    w8 = np.ascontiguousarray(w if (b == 0 and w.dtype == np.int8) else (w.astype(np.int16) - b).astype(np.int8))
+    xt = torch.from_numpy(x8)
+    wt = torch.from_numpy(w8)
+    if k_len <= _CHUNK_K:
+        core = torch._int_mm(xt, wt).numpy()
+    else:
+        core = np.zeros((m_rows, n_cols), dtype=np.int64)
+        for k0 in range(0, k_len, _CHUNK_K):
+            core += torch._int_mm(xt[:, k0 : k0 + _CHUNK_K].contiguous(), wt[k0 : k0 + _CHUNK_K]).numpy()
+    max_abs = max(abs(x_range[0]), abs(x_range[1])) * max(abs(w_range[0]), abs(w_range[1]))
+    if a == 0 and b == 0:
+        if core.dtype == np.int32 and k_len * max_abs > _INT32_MAX:
+            return core.astype(np.int64)
+        return core
+    # x @ w = (x' + a)(w' + b) = x'w' + b * rowsum(x') + a * colsum(w') + a * b * K
+    out = core.astype(np.int64)
+    if b:
+        out += b * x8.sum(axis=1, dtype=np.int64)[:, None]
+    if a:
+        out += a * w8.sum(axis=0, dtype=np.int64)[None, :]
+    if a and b:
+        out += a * b * k_len
+    return out

@@ -1,0 +1,51 @@
+"""Register limits of an AccumulatorSpec on a given K, shared by the numba and torch backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kernels._checks import int_range
+from kernels.spec import AccMode, AccumulatorSpec
+
+__all__ = ["UNBOUNDED", "OUTER_EXACT", "OUTER_SAT", "OUTER_WRAP", "Registers", "registers", "values_only_wrap_bits"]
+
+UNBOUNDED = 1 << 62  # stands for "no limit" in int64 comparisons
+OUTER_EXACT, OUTER_SAT, OUTER_WRAP = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Registers:
+    """Inner/outer register limits of one spec on one K (int64; UNBOUNDED when exact)."""
+
+    tile: int  # inner tile length in k (K for one stage)
+    in_lo: int
+    in_hi: int
+    out_lo: int
+    out_hi: int
+    outer_kind: int
+    outer_bits: int
+
+
+def registers(acc: AccumulatorSpec, k_len: int) -> Registers:
+    tile = k_len if acc.tile is None else min(acc.tile, k_len)
+    if acc.mode is AccMode.EXACT:
+        in_lo, in_hi = -UNBOUNDED, UNBOUNDED
+    else:
+        in_lo, in_hi = int_range(acc.bits, True)
+    outer_mode = acc.effective_outer_mode
+    if acc.tile is None or acc.outer_bits is None or outer_mode is AccMode.EXACT:
+        return Registers(tile, in_lo, in_hi, -UNBOUNDED, UNBOUNDED, OUTER_EXACT, 64)
+    out_lo, out_hi = int_range(acc.outer_bits, True)
+    kind = OUTER_SAT if outer_mode is AccMode.SATURATE else OUTER_WRAP
+    return Registers(tile, in_lo, in_hi, out_lo, out_hi, kind, acc.outer_bits)
+
+
+def values_only_wrap_bits(acc: AccumulatorSpec) -> int | None:
+    """Register width P when the final value is S mod 2^P for every order of products, else None."""
+    if acc.mode is not AccMode.WRAP:
+        return None
+    if acc.tile is None:
+        return acc.bits
+    if acc.outer_bits is not None and acc.effective_outer_mode is AccMode.WRAP and acc.outer_bits <= acc.bits:
+        return acc.outer_bits  # wrap_PO(sum wrap_PI(t)) == wrap_PO(S) when PO <= PI
+    return None

@@ -1,0 +1,178 @@
+"""Sequential accumulator scans (Numba): the order-dependent work, only for outputs not proven safe.
+
+A task is one output row m and a block of `block` consecutive columns starting at n0. The
+scan walks k in ascending order and keeps one lane per column in the narrowest integer type
+that holds the register exactly (int16 lanes for a 16-bit accumulator of int8 products), so a
+256-bit vector carries 16 accumulators. Eight k steps are applied per pass over the block, so
+each accumulator is loaded and stored once per eight products instead of once per product.
+
+Lane arithmetic per inner step kind (P = accumulator bits, L = lane bits, p = product):
+  SAT_FULL    P == L: r = sadd.sat(a, p); overflow iff r != a + p (wrapping)
+  SAT_NARROW  P <  L: v = a + p is exact in L bits; r = clamp(v, lo, hi); overflow iff r != v
+  WRAP_FULL   P == L: r = a + p (wrapping); overflow iff r != sadd.sat(a, p)
+  WRAP_NARROW P <  L: r = sign-extend of the low P bits of v = a + p; overflow iff r != v
+  EXACT       r = a + p (the lane is wide enough for a whole tile); never overflows
+The outer register (one add per tile) is kept in int64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from kernels._numba import add_sat, add_wrap, ashr, kernel, mul_wrap, ne_int, shl, smax, smin
+from kernels._plan import OUTER_EXACT, OUTER_SAT, OUTER_WRAP
+
+__all__ = ["SAT_FULL", "SAT_NARROW", "WRAP_FULL", "WRAP_NARROW", "EXACT", "OUTER_EXACT", "OUTER_SAT", "OUTER_WRAP",
+           "scan_tasks"]
+
+SAT_FULL, SAT_NARROW, WRAP_FULL, WRAP_NARROW, EXACT = 0, 1, 2, 3, 4
+
+# Lane counters are as narrow as the lanes; they are flushed to int64 at least this often.
+_COUNT_CHUNK = 32767
+
+
+@kernel()
+def _step_sat_full(a, c, xv, wv, lo, hi, sh):
+    p = mul_wrap(xv, wv)
+    r = add_sat(a, p)
+    return r, add_wrap(c, ne_int(r, add_wrap(a, p)))
+
+
+@kernel()
+def _step_sat_narrow(a, c, xv, wv, lo, hi, sh):
+    v = add_wrap(a, mul_wrap(xv, wv))
+    r = smin(smax(v, lo), hi)
+    return r, add_wrap(c, ne_int(r, v))
+
+
+@kernel()
+def _step_wrap_full(a, c, xv, wv, lo, hi, sh):
+    p = mul_wrap(xv, wv)
+    r = add_wrap(a, p)
+    return r, add_wrap(c, ne_int(r, add_sat(a, p)))
+
+
+@kernel()
+def _step_wrap_narrow(a, c, xv, wv, lo, hi, sh):
+    v = add_wrap(a, mul_wrap(xv, wv))
+    r = ashr(shl(v, sh), sh)
+    return r, add_wrap(c, ne_int(r, v))
+
+
+@kernel()
+def _step_exact(a, c, xv, wv, lo, hi, sh):
+    return add_wrap(a, mul_wrap(xv, wv)), c
+
+
+def _chunk_kernel(step):
+    """A Numba kernel applying products k0..k1-1 of `xrow` to acc[:nb] (columns n0..n0+nb-1).
+
+    One kernel per step kind: `step` is a closure constant, so it is inlined and the vectorizer
+    sees the whole loop body (a step passed as an argument would defeat Numba's cache).
+    """
+
+    def chunk(xrow, w, k0, k1, n0, nb, acc, cnt, lo, hi, sh):
+        k = k0
+        while k + 8 <= k1:
+            x0, x1, x2, x3 = xrow[k], xrow[k + 1], xrow[k + 2], xrow[k + 3]
+            x4, x5, x6, x7 = xrow[k + 4], xrow[k + 5], xrow[k + 6], xrow[k + 7]
+            # Adding a zero product never leaves the range nor changes the register.
+            if (x0 | x1 | x2 | x3 | x4 | x5 | x6 | x7) != 0:
+                n1 = n0 + nb
+                w0, w1, w2, w3 = w[k, n0:n1], w[k + 1, n0:n1], w[k + 2, n0:n1], w[k + 3, n0:n1]
+                w4, w5, w6, w7 = w[k + 4, n0:n1], w[k + 5, n0:n1], w[k + 6, n0:n1], w[k + 7, n0:n1]
+                for j in range(nb):
+                    a = acc[j]
+                    c = cnt[j]
+                    a, c = step(a, c, x0, w0[j], lo, hi, sh)
+                    a, c = step(a, c, x1, w1[j], lo, hi, sh)
+                    a, c = step(a, c, x2, w2[j], lo, hi, sh)
+                    a, c = step(a, c, x3, w3[j], lo, hi, sh)
+                    a, c = step(a, c, x4, w4[j], lo, hi, sh)
+                    a, c = step(a, c, x5, w5[j], lo, hi, sh)
+                    a, c = step(a, c, x6, w6[j], lo, hi, sh)
+                    a, c = step(a, c, x7, w7[j], lo, hi, sh)
+                    acc[j] = a
+                    cnt[j] = c
+            k += 8
+        while k < k1:
+            xv = xrow[k]
+            if xv != 0:
+                wr = w[k, n0 : n0 + nb]
+                for j in range(nb):
+                    a, c = step(acc[j], cnt[j], xv, wr[j], lo, hi, sh)
+                    acc[j] = a
+                    cnt[j] = c
+            k += 1
+
+    return kernel()(chunk)
+
+
+_chunk = {
+    SAT_FULL: _chunk_kernel(_step_sat_full),
+    SAT_NARROW: _chunk_kernel(_step_sat_narrow),
+    WRAP_FULL: _chunk_kernel(_step_wrap_full),
+    WRAP_NARROW: _chunk_kernel(_step_wrap_narrow),
+    EXACT: _chunk_kernel(_step_exact),
+}
+_chunk_sat_full = _chunk[SAT_FULL]
+_chunk_sat_narrow = _chunk[SAT_NARROW]
+_chunk_wrap_full = _chunk[WRAP_FULL]
+_chunk_wrap_narrow = _chunk[WRAP_NARROW]
+_chunk_exact = _chunk[EXACT]
+
+
+@kernel(parallel=True)
+def scan_tasks(x, w, task_m, task_n0, block, tile, kind, lo, hi, sh, outer_kind, outer_lo, outer_hi, outer_sh,
+               values, counts):
+    """Scan every task (row task_m[t], columns task_n0[t] .. + block) and write values/counts.
+
+    x : (M x K) and w : (K x N) in the lane type; lo, hi, sh : lane-typed inner register limits
+    and the shift (L - P) used by WRAP_NARROW. tile : inner tile length in k (K for one stage).
+    outer_kind / outer_lo / outer_hi / outer_sh : the int64 outer register.
+    values, counts : int64 (M x N) outputs, written only inside the tasks' blocks.
+    """
+    k_len = x.shape[1]
+    n_cols = w.shape[1]
+    for t in prange(task_m.shape[0]):
+        m = task_m[t]
+        n0 = task_n0[t]
+        nb = min(block, n_cols - n0)
+        acc = np.zeros(block, x.dtype)
+        cnt = np.zeros(block, x.dtype)
+        outer = np.zeros(block, np.int64)
+        total = np.zeros(block, np.int64)
+        xrow = x[m]
+        for t0 in range(0, k_len, tile):
+            t1 = min(t0 + tile, k_len)
+            acc[:] = 0
+            for c0 in range(t0, t1, _COUNT_CHUNK):
+                c1 = min(c0 + _COUNT_CHUNK, t1)
+                cnt[:] = 0
+                if kind == SAT_FULL:
+                    _chunk_sat_full(xrow, w, c0, c1, n0, nb, acc, cnt, lo, hi, sh)
+                elif kind == SAT_NARROW:
+                    _chunk_sat_narrow(xrow, w, c0, c1, n0, nb, acc, cnt, lo, hi, sh)
+                elif kind == WRAP_FULL:
+                    _chunk_wrap_full(xrow, w, c0, c1, n0, nb, acc, cnt, lo, hi, sh)
+                elif kind == WRAP_NARROW:
+                    _chunk_wrap_narrow(xrow, w, c0, c1, n0, nb, acc, cnt, lo, hi, sh)
+                else:
+                    _chunk_exact(xrow, w, c0, c1, n0, nb, acc, cnt, lo, hi, sh)
+                for j in range(nb):
+                    total[j] += cnt[j]
+            for j in range(nb):
+                true = outer[j] + np.int64(acc[j])
+                if outer_kind == OUTER_SAT:
+                    r = min(max(true, outer_lo), outer_hi)
+                elif outer_kind == OUTER_WRAP:
+                    r = ashr(shl(true, outer_sh), outer_sh)
+                else:
+                    r = true
+                if r != true:
+                    total[j] += 1
+                outer[j] = r
+        for j in range(nb):
+            values[m, n0 + j] = outer[j]
+            counts[m, n0 + j] = total[j]

@@ -1,0 +1,108 @@
+"""The fast CPU backend: exact integer GEMM + overflow proofs + Numba scans of what is left.
+
+Plan of one call (see _bounds.py and _scan.py for the pieces):
+1. Level 0: if K * max|x| * max|w| (and T * max|x| * max|w| per tile) fits the registers, no
+   output can overflow: values = S = x @ w (one exact int8 GEMM), counts 0.
+2. Wrap without counts: values = S mod 2^P (sign-extended), no scan at all.
+3. Otherwise level-1 and level-2 bounds prove most outputs safe; only blocks of columns holding
+   an unproven output are scanned in k order with narrow SIMD lanes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kernels import _bounds, _scan
+from kernels._checks import Operand, int_range
+from kernels._intgemm import exact_matmul
+from kernels._plan import UNBOUNDED, registers, values_only_wrap_bits
+from kernels.result import MatmulResult
+from kernels.spec import AccMode, AccumulatorSpec
+
+__all__ = ["matmul_numba"]
+
+_LANES = {"int16": np.int16, "int32": np.int32, "int64": np.int64}
+# Columns per scan task: a block of int16 accumulators plus counters stays in L1.
+_BLOCK = {np.int16: 256, np.int32: 128, np.int64: 64}
+
+
+def _lane_plan(acc: AccumulatorSpec, max_product: int, tile: int, lanes: str | None):
+    """Narrowest lane type holding the inner register exactly, and the step kind for it."""
+    candidates = [(np.int16, 16), (np.int32, 32), (np.int64, 64)]
+    if lanes is not None:
+        candidates = [c for c in candidates if c[0] is _LANES[lanes]]
+    for dtype, width in candidates:
+        lane_hi = (1 << (width - 1)) - 1
+        if max_product > lane_hi:
+            continue
+        if acc.mode is AccMode.EXACT:
+            if tile * max_product <= lane_hi:
+                return dtype, _scan.EXACT, 0, 0, 0
+            continue
+        if acc.bits > width:
+            continue
+        lo, hi = int_range(acc.bits, True)
+        sat = acc.mode is AccMode.SATURATE
+        if acc.bits == width:
+            return dtype, (_scan.SAT_FULL if sat else _scan.WRAP_FULL), lo, hi, 0
+        if (1 << (acc.bits - 1)) + max_product <= lane_hi:  # a + p is exact in the lane
+            return dtype, (_scan.SAT_NARROW if sat else _scan.WRAP_NARROW), lo, hi, width - acc.bits
+    raise ValueError(f"lanes={lanes!r} cannot hold {acc.describe()} with products up to {max_product}")
+
+
+def _row_col_stats(x: np.ndarray, w: np.ndarray):
+    ax = np.abs(x.astype(np.int16))
+    aw = np.abs(w.astype(np.int16))
+    return ax, aw, ax.max(axis=1).astype(np.int64), ax.sum(axis=1, dtype=np.int64), \
+        aw.max(axis=0).astype(np.int64), aw.sum(axis=0, dtype=np.int64)
+
+
+def matmul_numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool = True,
+                 lanes: str | None = None) -> MatmulResult:
+    """int_matmul on the CPU: same results as the reference, bit for bit.
+
+    xo, wo : checked operands (numpy). counts : False skips overflow counting where that saves
+    work (wrap values come from S alone); overflows is then None. lanes : force "int16",
+    "int32" or "int64" scan lanes (tests of the wider paths); None picks the narrowest.
+    """
+    x = np.asarray(xo.data)
+    w = np.asarray(wo.data)
+    m_rows, k_len = x.shape
+    n_cols = w.shape[1]
+    values = np.zeros((m_rows, n_cols), dtype=np.int64)
+    overflows = np.zeros((m_rows, n_cols), dtype=np.int64)
+    if m_rows == 0 or n_cols == 0 or k_len == 0:
+        return MatmulResult(values, overflows if counts else None)
+
+    reg = registers(acc, k_len)
+    max_product = xo.max_abs * wo.max_abs
+    s = exact_matmul(x, w, (xo.lo, xo.hi), (wo.lo, wo.hi))
+
+    globally_safe = reg.tile * max_product <= reg.in_hi and k_len * max_product <= reg.out_hi
+    wrap_bits = values_only_wrap_bits(acc)
+    if globally_safe or (not counts and wrap_bits is not None):
+        value_sh = 0 if globally_safe or wrap_bits >= 64 else 64 - wrap_bits
+        _bounds.fill_values(s, value_sh, values)
+        return MatmulResult(values, overflows if counts else None)
+
+    dtype, kind, lo, hi, sh = _lane_plan(acc, max_product, reg.tile, lanes)
+    block = _BLOCK[dtype]
+    flags = np.zeros((m_rows, -(-n_cols // block)), dtype=np.bool_)
+    ax, aw, xmax, xl1, wmax, wl1 = _row_col_stats(x, w)
+    unsafe = _bounds.level1(s, xmax, xl1, wmax, wl1, reg.tile, min(reg.in_hi, UNBOUNDED),
+                            reg.out_hi, block, values, flags)
+    if unsafe:
+        rows = np.flatnonzero(flags.any(axis=1))
+        b = exact_matmul(ax[rows], aw, (0, xo.max_abs), (0, wo.max_abs))
+        unsafe = _bounds.level2(s, b, rows, xmax, wmax, reg.tile, reg.in_lo, reg.in_hi, reg.out_lo, reg.out_hi,
+                                block, flags)
+    if unsafe:
+        # Tasks ordered by column block, then row: consecutive tasks reuse the same block of w.
+        blk, task_m = np.nonzero(flags.T)
+        _scan.scan_tasks(
+            np.ascontiguousarray(x, dtype=dtype), np.ascontiguousarray(w, dtype=dtype),
+            task_m.astype(np.int64), (blk * block).astype(np.int64), block, reg.tile, kind,
+            dtype(lo), dtype(hi), dtype(sh), reg.outer_kind, np.int64(reg.out_lo), np.int64(reg.out_hi),
+            np.int64(64 - reg.outer_bits), values, overflows,
+        )
+    return MatmulResult(values, overflows if counts else None)
