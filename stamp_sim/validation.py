@@ -94,6 +94,7 @@ def layer_cases(seed: int) -> Iterator[tuple[str, StampLinear, torch.Tensor]]:
         yield f"layer {preset} ({tokens}x{d}->{n}), exact acc", StampLinear(lin, cfg, name=preset), _ar1(tokens, d, rng)
 
 
+@torch.no_grad()
 def _layer_row(name: str, layer: StampLinear, x: torch.Tensor) -> dict:
     """Integer path vs fake-quant path; the float path is recomputed in float32 to measure
     its rounding, bounded per output by gamma_K * (|Z_hat| |W_hat|^T) (see stamp_sim.nn.integer)."""

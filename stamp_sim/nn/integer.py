@@ -44,6 +44,7 @@ def integer_weight(layer) -> tuple[np.ndarray, np.ndarray]:
     return layer._int_weight
 
 
+@torch.no_grad()
 def integer_forward(layer, x: torch.Tensor) -> torch.Tensor:
     """Run `layer` (a StampLinear) on x (batch, tokens, in) through kernels.int_matmul."""
     cfg = layer.config
