@@ -9,10 +9,10 @@ from stamp_sim.cli import main
 def test_validate_agrees_and_prints_the_table():
     result = CliRunner().invoke(main, ["validate", "--cases", "3", "--seed", "1"])
     assert result.exit_code == 0, result.output
-    header = result.output.splitlines()[0].split()
+    header = result.stdout.splitlines()[0].split()
     assert header[:4] == ["case", "backend", "mismatches", "overflows"]
     assert "all-max int8" in result.output and "int layer vs float" in result.output
-    assert result.output.rstrip().endswith("checks agree")
+    assert result.stdout.rstrip().endswith("checks agree")
 
 
 def test_validate_exits_non_zero_on_a_mismatch(monkeypatch):
