@@ -55,8 +55,9 @@ def _ceil_div(a, b):
     return np.ceil(np.asarray(a, dtype=np.float64) / b)
 
 
-def price_arrays(tokens, k, n, decode, prec: dict, prof: np.ndarray, t: ProfileTables) -> dict[str, np.ndarray]:
-    """Cost of every row. tokens, k, n : int64; decode : bool; prec : per-row precision codes."""
+def price_arrays(tokens, k, n, decode, prec: dict, prof, t: ProfileTables) -> dict[str, np.ndarray]:
+    """Cost of every row. tokens, k, n : int64 arrays; decode : bool array; prec : per-row
+    precision codes; prof : profile index per row, or one int for all rows (broadcast)."""
     kf, nf = k.astype(np.float64), n.astype(np.float64)
     s = np.where(decode, 1, tokens)
     # Decode has one token: no sequence transform, and no row is "first" (plain per-token).

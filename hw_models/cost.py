@@ -16,6 +16,8 @@ The modelling assumptions are listed in ``hw_models/_core.py`` and the README.
 from __future__ import annotations
 
 import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
@@ -86,6 +88,47 @@ def _workload_arrays(workload: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np
     return arrays[0], arrays[1], arrays[2]
 
 
+_CHUNK_ROWS = 1 << 15  # small enough to stay in cache, large enough to amortize numpy calls
+
+
+def _workers() -> int:
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _price_in_chunks(tokens, k, n, decode, codes, pi, ci, wi, tables) -> dict[str, np.ndarray]:
+    """price_arrays over chunks of rows, on a few threads (numpy releases the GIL).
+
+    Rows are ordered profile first, so chunks are cut at profile boundaries and each
+    passes its profile as a scalar index: per-profile numbers broadcast instead of being
+    gathered per row. Each chunk writes into preallocated outputs, so the result is
+    identical to one call over all rows.
+    """
+    total = len(pi)
+    profile_starts = np.flatnonzero(np.diff(pi)) + 1
+    cuts = np.union1d(np.arange(0, total, _CHUNK_ROWS), profile_starts)
+    spans = list(zip(cuts.tolist(), np.append(cuts[1:], total).tolist()))
+
+    def run(span: tuple[int, int]) -> dict[str, np.ndarray]:
+        sl = slice(*span)
+        c, w = ci[sl], wi[sl]
+        prec = {key: col[c] for key, col in codes.items()}
+        return price_arrays(tokens[w], k[w], n[w], decode[sl], prec, int(pi[span[0]]), tables)
+
+    if len(spans) == 1:
+        return run(spans[0])
+    first = run(spans[0])
+    out = {key: np.empty(total, dtype=value.dtype) for key, value in first.items()}
+
+    def store(span: tuple[int, int], part: dict[str, np.ndarray]) -> None:
+        for key, value in part.items():
+            out[key][span[0] : span[1]] = value
+
+    store(spans[0], first)
+    with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        list(pool.map(lambda span: store(span, run(span)), spans[1:]))
+    return out
+
+
 def _unique_labels(names: Sequence[str]) -> list[str]:
     """Profile names as categories; a repeated name gets '#i' so categories stay unique."""
     if len(set(names)) == len(names):
@@ -134,8 +177,8 @@ def price(
     pi, ci, hi, wi = grid
     phase_codes = np.array([_PHASES.index(p) for p in phase_list])[hi]
     decode = phase_codes == _PHASES.index(Phase.DECODE)
-    per_row = {key: col[ci] for key, col in codes.items()}
-    res = price_arrays(tokens[wi], k[wi], n[wi], decode, per_row, pi, tables)
+    per_row = {key: codes[key][ci] for key in ("w", "a", "ah", "seq", "feat")}  # for the label columns
+    res = _price_in_chunks(tokens, k, n, decode, codes, pi, ci, wi, tables)
 
     natural_lo = _NATURAL[per_row["w"], per_row["a"]]
     natural_hi = np.where(res["high_rows"] > 0, _NATURAL[per_row["w"], per_row["ah"]], natural_lo)

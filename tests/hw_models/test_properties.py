@@ -153,3 +153,16 @@ def test_batch_equals_one_by_one():
                     assert alone.energy_pj == batch.energy_pj.iloc[i]
                     assert alone.latency_s == batch.latency_s.iloc[i]
                     i += 1
+
+
+def test_chunked_threads_equal_one_pass(monkeypatch):
+    """Cutting rows into chunks (and threads) changes nothing: compare with one big chunk."""
+    import hw_models.cost as cost
+
+    rng = np.random.default_rng(1)
+    wl = pd.DataFrame({"tokens": rng.integers(1, 3000, 13), "k": rng.integers(1, 2048, 13), "n": rng.integers(1, 2048, 13)})
+    precs = {"a": LayerPrecision(w_bits=4, a_bits=4, a_high_bits=8, high_rows=64, seq_transform="dwt"), "b": LayerPrecision()}
+    one_pass = price(wl, precs, PROFILES, ["prefill", "decode"])
+    monkeypatch.setattr(cost, "_CHUNK_ROWS", 7)  # 260 rows -> dozens of chunks, cut mid-profile too
+    chunked = price(wl, precs, PROFILES, ["prefill", "decode"])
+    pd.testing.assert_frame_equal(one_pass, chunked)
