@@ -16,9 +16,11 @@ TRANSFORMERS_INSTALL = "pip install transformers"
 def quiet_transformers(what: str) -> Iterator[None]:
     """Check transformers is installed; silence its progress bars and info logs inside.
 
-    Progress bars of a one-off weight conversion would interleave with the
+    Loading reports and "Loading weights" bars would interleave with the
     CLI's own bars on stderr; real problems still surface as errors or as
-    warnings (which pytest turns into failures).
+    warnings (which pytest turns into failures). One bar is not covered:
+    transformers' GGUF dequantization uses plain tqdm, so the one-time
+    SmolLM2 conversion shows "Converting and de-quantizing GGUF tensors".
     """
     require(what, ("transformers", TRANSFORMERS_INSTALL))
     from transformers.utils import logging as hf_logging
