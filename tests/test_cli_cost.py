@@ -1,0 +1,127 @@
+"""`stamp-sim profiles` and `stamp-sim cost` through click's CliRunner, and the
+PrecisionConfig -> hw_models.LayerPrecision mapping behind them."""
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import hw_models
+from stamp_sim.cli import main
+from stamp_sim.config import PRESETS, get_preset
+from stamp_sim.costing import layer_precision, price_workload
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_profiles_lists_every_builtin_with_headline_numbers():
+    result = invoke("profiles")
+    assert result.exit_code == 0, result.output
+    for name in hw_models.builtin_names():
+        assert name in result.output
+    assert "76.8" in result.output  # npu's LPDDR5X bandwidth
+    assert "1979" in result.output  # H100 INT8 TOPS
+
+
+def test_profiles_show_prints_values_and_sources():
+    result = invoke("profiles", "show", "npu")
+    assert result.exit_code == 0, result.output
+    assert "memory.dram_gbps" in result.output
+    assert "LPDDR5X-4800 x 64-bit bus" in result.output
+    assert "int4 2, int8 1, fp16 0.5" in result.output
+
+
+def test_profiles_show_unknown_is_one_line_error():
+    result = invoke("profiles", "show", "tpu")
+    assert result.exit_code != 0
+    assert "'tpu' is not a built-in profile" in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_cost_shape_prints_the_library_numbers():
+    result = invoke("cost", "--hw", "tiny", "--shape", "8,8,8", "--config", "w8a8")
+    assert result.exit_code == 0, result.output
+    # The tiny hand-computed case (tests/hw_models/test_cost_tiny.py): 30,627.84 pJ, 0.391 us.
+    assert "3.063e+04" in result.output
+    assert "0.391" in result.output
+    for header in ("MACs", "dram_B", "mac_pJ", "acc_pJ", "sram_pJ", "dram_pJ", "seq_tf_pJ", "requant_pJ",
+                   "latency_us", "bound"):
+        assert header in result.output
+
+
+def test_cost_several_configs_and_csv(tmp_path):
+    out = tmp_path / "cost.csv"
+    result = invoke("cost", "--shape", "2048,576,576", "--config", "w4a4-first64", "--config", "w4a4-stamp",
+                    "--csv", str(out))
+    assert result.exit_code == 0, result.output
+    assert "Totals" in result.output
+    table = pd.read_csv(out)
+    assert list(table.config) == ["w4a4-first64", "w4a4-stamp"]
+    stamp, first = table.set_index("config").loc["w4a4-stamp"], table.set_index("config").loc["w4a4-first64"]
+    assert stamp.seq_transform_pj > 0 and first.seq_transform_pj == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--shape", "2048,576"], "is not s,K,N"),
+        (["--shape", "2048,0,576"], "has a value < 1"),
+        (["--shape", "a,b,c"], "is not s,K,N"),
+        (["--shape", "8,8,8", "--hw", "tpu"], "'tpu' is not a built-in profile"),
+        (["--shape", "8,8,8", "--hw", "missing.yaml"], "no such profile file"),
+        (["--shape", "8,8,8", "--config", "w3a3"], "Invalid value for '--config'"),
+        (["--shape", "8,8,8", "--tokens", "16"], "--tokens goes with --model"),
+        ([], "exactly one of --shape"),
+        (["--shape", "8,8,8", "--model", "smollm2-135m"], "exactly one of --shape"),
+    ],
+)
+def test_cost_bad_input_is_a_usage_error(args, message):
+    result = invoke("cost", *args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cost_bad_profile_file_names_the_field(tmp_path):
+    path = tmp_path / "chip.yaml"
+    path.write_text("extends: npu\nmemory:\n  dram_gbps: -1\n")
+    result = invoke("cost", "--shape", "8,8,8", "--hw", str(path))
+    assert result.exit_code != 0
+    assert str(path) in result.output and "problem" in result.output
+
+
+def test_cost_model_smollm2_prices_every_linear_layer():
+    result = invoke("cost", "--model", "smollm2-135m", "--tokens", "64", "--config", "w8a8", "--hw", "npu")
+    assert result.exit_code == 0, result.output
+    assert "model.layers.29.mlp.down_proj" in result.output
+    assert "TOTAL" in result.output
+    assert result.output.count("model.layers.") == 210  # 30 blocks x 7 linear layers
+
+
+def test_layer_precision_of_presets():
+    stamp = layer_precision(get_preset("w4a4-stamp"))
+    assert (stamp.w_bits, stamp.a_bits, stamp.a_high_bits, stamp.high_rows) == (4, 4, 8, 64)
+    assert (stamp.seq_transform.value, stamp.seq_levels) == ("dwt", 3)
+    fp = layer_precision(get_preset("fp"))
+    assert (fp.w_bits, fp.a_bits, fp.high_rows, fp.acc_bits) == (None, None, 0, 32)
+    plain = layer_precision(get_preset("w4a4"))
+    assert (plain.a_high_bits, plain.high_rows) == (None, 0)
+    acc16 = layer_precision(get_preset("w4a4-stamp-acc16"))
+    assert (acc16.acc_bits, acc16.acc_tile, acc16.acc_outer_bits) == (16, 64, 32)
+    had = layer_precision(get_preset("w4a4-hadamard"))
+    assert had.feature_transform.value == "hadamard"
+    asym = layer_precision(get_preset("w4a4").replace(w_symmetric=False, w_granularity="per-group", w_group_size=32))
+    assert (asym.w_zero_points, asym.w_granularity.value, asym.w_group_size) == (True, "per-group", 32)
+
+
+def test_every_preset_prices():
+    work = pd.DataFrame({"layer": ["q"], "s": [256], "k": [576], "n": [576]})
+    table = price_workload(work, list(PRESETS), ["npu", "lunar-lake-npu"])
+    assert len(table) == len(PRESETS) * 2 * 2
+    acc16 = table[(table.config == "w4a4-stamp-acc16") & (table.hw == "npu") & (table.phase == "prefill")].iloc[0]
+    acc32 = table[(table.config == "w4a4-stamp") & (table.hw == "npu") & (table.phase == "prefill")].iloc[0]
+    assert acc16.accumulate_pj < acc32.accumulate_pj  # npu has a 16-bit accumulator
+    with pytest.raises(ValueError, match="repeated"):
+        price_workload(work, ["w8a8", "w8a8"], ["npu"])
