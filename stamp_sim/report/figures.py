@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from stamp_sim.report.columns import (
     ENERGY_COMPONENTS,
@@ -114,20 +115,26 @@ def _place_labels(fig: Figure, ax: Axes, xs: np.ndarray, ys: np.ndarray, labels:
     fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
     pts = ax.transData.transform(np.column_stack([xs, ys]))
-    taken = [Bbox.from_extents(px - 4, py - 4, px + 4, py + 4) for px, py in pts]
+    # A label next to a neighbour's marker reads as that neighbour's: keep a margin around markers.
+    markers = [Bbox.from_extents(px - 9, py - 9, px + 9, py + 9) for px, py in pts]
+    labels_taken = []
     axes_box = ax.get_window_extent(renderer)
-    # Crowded points first: they have the fewest good spots.
-    crowd = [sum(np.hypot(*(p - q)) < 40 for q in pts) for p in pts]
+    # Crowded points first: they have the fewest good spots; their labels always get a leader line.
+    crowd = [int(sum(np.hypot(*(p - q)) < 40 for q in pts)) for p in pts]
     for i in sorted(range(len(labels)), key=lambda i: -crowd[i]):
         best, best_cost = None, math.inf
-        for dx, dy, ha, va, leader in _LABEL_OFFSETS:
+        for dx, dy, ha, va, far in _LABEL_OFFSETS:
+            leader = far or crowd[i] > 1
             ann = ax.annotate(str(labels[i]), (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points",
                               ha=ha, va=va, fontsize=8,
                               arrowprops=dict(arrowstyle="-", lw=0.5, color="0.5", shrinkA=0, shrinkB=3)
                               if leader else None)
             ann.set_in_layout(False)
-            box = ann.get_window_extent(renderer).padded(1)
-            cost = sum(_overlap(box, t) for t in taken)
+            # The text alone: Annotation's own extent includes the leader line, which may cross markers.
+            ann.update_positions(renderer)
+            box = Text.get_window_extent(ann, renderer).padded(1)
+            cost = sum(_overlap(box, t) for t in labels_taken)
+            cost += sum(_overlap(box, m) for j, m in enumerate(markers) if j != i)
             # Leaving the axes is worse than touching a neighbour's marker; farther is worse too.
             cost += 4 * (box.width * box.height - _overlap(box, axes_box)) + 0.01 * math.hypot(dx, dy)
             if cost < best_cost:
@@ -138,7 +145,7 @@ def _place_labels(fig: Figure, ax: Axes, xs: np.ndarray, ys: np.ndarray, labels:
                 ann.remove()
             if cost < 1:
                 break
-        taken.append(best[1])
+        labels_taken.append(best[1])
 
 
 def cost_vs_accuracy(results: pd.DataFrame, cost: str = "energy_mj", quality: str | None = None) -> Figure:
