@@ -42,7 +42,7 @@ def capture_linear_inputs(model, inputs, layer_names: Sequence[str]) -> dict:
     captured: dict = {}
 
     def hook(name):
-        def record(module, args, kwargs=None):
+        def record(module, args):
             if name in captured:
                 raise RuntimeError(f"linear layer {name!r} ran more than once in one forward pass")
             captured[name] = args[0].detach().clone()

@@ -41,6 +41,7 @@ __all__ = [
     "CLEANER_VERSION",
     "TokenWindows",
     "clean_wiki_markup",
+    "encode_texts",
     "token_windows",
     "wiki_articles",
     "wiki_path",
@@ -50,8 +51,9 @@ __all__ = [
 WHAT = "the Wikipedia sample"
 GENSIM_INSTALL = "pip install gensim"
 WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
-# Bump when clean_wiki_markup changes, so cached token ids are recomputed.
-CLEANER_VERSION = 1
+# Bump when clean_wiki_markup or encode_texts changes, so cached token ids are recomputed
+# (2: encode_texts turns off truncation set in tokenizer.json).
+CLEANER_VERSION = 2
 ARTICLE_SEPARATOR = "\n\n"
 
 _QUOTES = re.compile(r"'{2,}")
@@ -115,8 +117,39 @@ def _tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(backend.to_str().encode()).hexdigest()[:16]
 
 
+def encode_texts(tokenizer, texts: list[str], separator: str = ARTICLE_SEPARATOR) -> np.ndarray:
+    """Token ids of ``separator.join(texts)``, without special tokens, padding or truncation.
+
+    Parameters
+    ----------
+    tokenizer : fast Hugging Face tokenizer (anything with ``backend_tokenizer``)
+    texts : list of str
+    separator : str, put between texts
+
+    Returns
+    -------
+    ndarray, shape (n_tokens,), int64
+    """
+    _tokenizer_fingerprint(tokenizer)  # TypeError for slow tokenizers
+    # A copy, because tokenizer.json files may enable truncation (MiniLM's cuts
+    # at 128 tokens) and padding; neither may touch a corpus.
+    backend = type(tokenizer.backend_tokenizer).from_str(tokenizer.backend_tokenizer.to_str())
+    backend.no_truncation()
+    backend.no_padding()
+    # Encoding texts separately lets the Rust tokenizer use every core; the
+    # separator's ids are spliced between them as if the text were joined.
+    encodings = backend.encode_batch(texts, add_special_tokens=False)
+    between = backend.encode(separator, add_special_tokens=False).ids
+    ids: list[int] = []
+    for i, encoding in enumerate(encodings):
+        if i:
+            ids.extend(between)
+        ids.extend(encoding.ids)
+    return np.asarray(ids, dtype=np.int64)
+
+
 def wiki_token_ids(tokenizer=None) -> np.ndarray:
-    """Token ids of the cleaned Wikipedia sample (667,405 for SmolLM2).
+    """Token ids of the cleaned Wikipedia sample (667,405 for SmolLM2, 617,131 for MiniLM).
 
     Parameters
     ----------
@@ -134,22 +167,11 @@ def wiki_token_ids(tokenizer=None) -> np.ndarray:
 
         tokenizer = smollm2_tokenizer()
     fingerprint = _tokenizer_fingerprint(tokenizer)
-    backend = tokenizer.backend_tokenizer
     key = hashlib.sha256(f"{cache.file_sha256(wiki_path())}|{CLEANER_VERSION}|{fingerprint}".encode()).hexdigest()[:16]
     path = cache.cache_dir() / f"wiki-{key}.npy"
     if path.is_file():
         return np.load(path).astype(np.int64)
-    texts = [text for _title, text in wiki_articles()]
-    # Encoding articles separately lets the Rust tokenizer use every core; the
-    # separator's ids are spliced between them as if the text were joined.
-    encodings = backend.encode_batch(texts, add_special_tokens=False)
-    separator = backend.encode(ARTICLE_SEPARATOR, add_special_tokens=False).ids
-    ids: list[int] = []
-    for i, encoding in enumerate(encodings):
-        if i:
-            ids.extend(separator)
-        ids.extend(encoding.ids)
-    array = np.asarray(ids, dtype=np.int64)
+    array = encode_texts(tokenizer, [text for _title, text in wiki_articles()])
     store = array.astype(np.uint16) if array.max(initial=0) < 2**16 else array.astype(np.int32)
     cache.save_npy_atomic(path, store)
     return array

@@ -12,9 +12,3 @@ def needs(module: str, install: str):
 
 needs_transformers = needs("transformers", "pip install transformers")
 
-
-@pytest.fixture
-def tmp_cache(tmp_path, monkeypatch):
-    """A private, empty stamp-sim cache directory."""
-    monkeypatch.setenv("STAMP_SIM_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"

@@ -128,3 +128,11 @@ def test_all_models_load_with_the_hub_offline(tmp_path):
         "tiny-llama": "LlamaForCausalLM",
     }
     assert not (tmp_path / "hf" / "hub").exists() or not any((tmp_path / "hf" / "hub").iterdir())
+
+
+@needs_minilm
+@needs_gensim
+def test_minilm_wiki_tokens_are_not_truncated_per_article():
+    # MiniLM's tokenizer.json truncates at 128 tokens: 106 articles would give ~13k ids.
+    ids = wiki_token_ids(load_model("minilm-l6").tokenizer)
+    assert 500_000 < len(ids) < 750_000

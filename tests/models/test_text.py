@@ -101,3 +101,25 @@ def test_save_npy_atomic_leaves_only_the_file(tmp_path):
     save_npy_atomic(path, np.arange(7, dtype=np.uint16))  # replaces
     assert os.listdir(tmp_path) == ["ids.npy"]
     assert np.array_equal(np.load(path), np.arange(7))
+
+
+@needs("tokenizers", "pip install tokenizers")
+def test_encode_texts_ignores_truncation_and_padding_in_the_tokenizer():
+    from types import SimpleNamespace
+
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    from stamp_sim.models.text import encode_texts
+
+    vocab = {"[UNK]": 0, "a": 1, "b": 2, "c": 3, "|": 4}
+    backend = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = Whitespace()
+    backend.enable_truncation(max_length=2)  # as MiniLM's tokenizer.json does (at 128)
+    backend.enable_padding(length=8)
+    tokenizer = SimpleNamespace(backend_tokenizer=backend)
+    ids = encode_texts(tokenizer, ["a b c a", "c c z"], separator=" | ")
+    assert ids.dtype == np.int64
+    assert ids.tolist() == [1, 2, 3, 1, 4, 3, 3, 0]
+    assert backend.truncation is not None  # the caller's tokenizer is left as it was
