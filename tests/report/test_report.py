@@ -33,9 +33,17 @@ def _text(sections):
     return "\n".join([s.title for s in sections] + [i for s in sections for i in s.items])
 
 
-def test_write_report_full(tmp_path):
-    run = new_run_dir(tmp_path, "run")
-    paths = write_report(run, results_table(), layers_table(), token_energy_table(), META)
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory):
+    """One full report shared by the tests that only read it (rendering figures is the slow part)."""
+    run = new_run_dir(tmp_path_factory.mktemp("reports"), "run")
+    paths = write_report(run, results_table(), layers_table(), token_energy_table(), META,
+                         extra_sections=[("Sensitivity", "<p>later issue</p>")])
+    return run, paths
+
+
+def test_write_report_full(full_report):
+    run, paths = full_report
     expected = {"results.csv", "layers.csv", "token_energy.csv", "run.json", "report.md", "report.html",
                 "figures/cost_vs_accuracy_energy.png", "figures/cost_vs_accuracy_latency.png",
                 "figures/energy_breakdown.png", "figures/layer_sqnr.png", "figures/token_energy.png"}
@@ -55,9 +63,8 @@ def test_write_report_full(tmp_path):
     assert "fp = dequantized Q4\\_1 weights" in md and "w4a4-stamp has lower perplexity than w4a4-first64" in md
 
 
-def test_html_is_offline_and_embeds_every_figure(tmp_path):
-    paths = write_report(tmp_path, results_table(), layers_table(), token_energy_table(), META,
-                         extra_sections=[("Sensitivity", "<p>later issue</p>")])
+def test_html_is_offline_and_embeds_every_figure(full_report):
+    _, paths = full_report
     page = paths["report.html"].read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
     assert "<script" not in page.lower() and "<link" not in page.lower() and "@import" not in page
