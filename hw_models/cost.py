@@ -89,6 +89,7 @@ def _workload_arrays(workload: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np
 
 
 _CHUNK_ROWS = 1 << 15  # small enough to stay in cache, large enough to amortize numpy calls
+_MIN_SEGMENT = 2048  # layers from which one (config, phase) segment is worth its own calls
 
 
 def _workers() -> int:
@@ -98,24 +99,37 @@ def _workers() -> int:
 def _price_in_chunks(tokens, k, n, decode, codes, pi, ci, wi, tables) -> dict[str, np.ndarray]:
     """price_arrays over chunks of rows, on a few threads (numpy releases the GIL).
 
-    Rows are ordered profile first, so chunks are cut at profile boundaries and each
-    passes its profile as a scalar index: per-profile numbers broadcast instead of being
-    gathered per row. Each chunk writes into preallocated outputs, so the result is
-    identical to one call over all rows.
+    Rows are ordered profile, config, phase, layer. Chunks never straddle a profile, so
+    each passes its profile as a scalar index (per-profile numbers broadcast instead of
+    being gathered per row). When the workload is long (>= _MIN_SEGMENT layers), chunks
+    also stay inside one (config, phase) segment: precision and phase become scalars and
+    the layers a slice. Each chunk writes into preallocated outputs, so the result is
+    identical to one call over all rows (tests/hw_models/test_properties.py).
     """
     total = len(pi)
-    profile_starts = np.flatnonzero(np.diff(pi)) + 1
-    cuts = np.union1d(np.arange(0, total, _CHUNK_ROWS), profile_starts)
+    layers = len(tokens)
+    segment = layers if layers >= _MIN_SEGMENT else total // max(1, len(np.unique(pi)))
+    boundaries = np.arange(0, total, segment)
+    cuts = np.union1d(np.arange(0, total, _CHUNK_ROWS), boundaries)
     spans = list(zip(cuts.tolist(), np.append(cuts[1:], total).tolist()))
+    by_segment = layers >= _MIN_SEGMENT
 
     def run(span: tuple[int, int]) -> dict[str, np.ndarray]:
-        sl = slice(*span)
-        c, w = ci[sl], wi[sl]
-        prec = {key: col[c] for key, col in codes.items()}
-        return price_arrays(tokens[w], k[w], n[w], decode[sl], prec, int(pi[span[0]]), tables)
+        start, stop = span
+        if by_segment:
+            c, w0 = ci[start], wi[start]
+            w = slice(w0, w0 + stop - start)
+            prec = {key: col[c] for key, col in codes.items()}
+            dec = np.bool_(decode[start])
+        else:
+            c, w = ci[start:stop], wi[start:stop]
+            prec = {key: col[c] for key, col in codes.items()}
+            dec = decode[start:stop]
+        part = price_arrays(tokens[w], k[w], n[w], dec, prec, int(pi[start]), tables)
+        return {key: np.broadcast_to(value, (stop - start,)) for key, value in part.items()}
 
     if len(spans) == 1:
-        return run(spans[0])
+        return {key: np.ascontiguousarray(value) for key, value in run(spans[0]).items()}
     first = run(spans[0])
     out = {key: np.empty(total, dtype=value.dtype) for key, value in first.items()}
 

@@ -162,7 +162,11 @@ def test_chunked_threads_equal_one_pass(monkeypatch):
     rng = np.random.default_rng(1)
     wl = pd.DataFrame({"tokens": rng.integers(1, 3000, 13), "k": rng.integers(1, 2048, 13), "n": rng.integers(1, 2048, 13)})
     precs = {"a": LayerPrecision(w_bits=4, a_bits=4, a_high_bits=8, high_rows=64, seq_transform="dwt"), "b": LayerPrecision()}
-    one_pass = price(wl, precs, PROFILES, ["prefill", "decode"])
-    monkeypatch.setattr(cost, "_CHUNK_ROWS", 7)  # 260 rows -> dozens of chunks, cut mid-profile too
+    monkeypatch.setattr(cost, "_CHUNK_ROWS", 1 << 20)
+    one_pass = price(wl, precs, PROFILES, ["prefill", "decode"])  # one chunk per profile
+    monkeypatch.setattr(cost, "_CHUNK_ROWS", 7)  # 260 rows -> dozens of chunks, cut mid-segment too
     chunked = price(wl, precs, PROFILES, ["prefill", "decode"])
     pd.testing.assert_frame_equal(one_pass, chunked)
+    monkeypatch.setattr(cost, "_MIN_SEGMENT", 1)  # scalar precision / phase, sliced layers
+    by_segment = price(wl, precs, PROFILES, ["prefill", "decode"])
+    pd.testing.assert_frame_equal(one_pass, by_segment)
