@@ -260,8 +260,8 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
             ldf.insert(0, "model", run.model)
             ldf.insert(3, "layer_index", np.arange(len(ldf)))
             rows = _config_rows(cfg, acc, ldf, icheck, cost_rows(work, cfg, profiles), run, data.tokens)
-            append_rows_atomic(ldf, run_dir / LAYERS)
-            append_rows_atomic(rows, run_dir / RESULTS)
+            append_rows_atomic(ldf, run_dir / LAYERS, key=["config", "layer"])
+            append_rows_atomic(rows, run_dir / RESULTS, key=["config", "hw"])
     finally:
         restore_model(model)
         bar.close()

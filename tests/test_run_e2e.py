@@ -1,0 +1,127 @@
+"""End to end: `stamp-sim run` on a tiny random Llama (seconds), files, columns, resume, errors."""
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("transformers")
+
+import stamp_sim.experiment as experiment  # noqa: E402
+from stamp_sim.cli import main  # noqa: E402
+
+CONTRACT = ["config", "hw", "w_bits", "a_bits", "avg_a_bits", "acc_bits", "seq_transform", "feature_transform",
+            "ppl", "kl", "sqnr_db", "energy_mj", "latency_ms", "weight_mb", "act_mb", "overflow_rate"]
+CONFIGS = """
+- fp
+- w4a4
+- {extends: w4a4-first64, name: w4a4-first16, high_rows: 16}
+- {extends: w4a4-stamp, name: w4a4-stamp16, high_rows: 16}
+- {extends: w4a4-stamp-acc16, name: w4a4-stamp16-acc16, high_rows: 16}
+"""
+
+
+def _run(tmp_path, *extra):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    cfg = tmp_path / "configs.yaml"
+    cfg.write_text(CONFIGS)
+    args = ["run", "--model", "tiny-llama", "--tokens", "96", "--windows", "2", "--calib-windows", "1",
+            "--configs", str(cfg), "--hw", "npu", "--hw", "tiny", "--out", str(tmp_path / "reports"),
+            "--no-progress", *extra]
+    return CliRunner().invoke(main, args)
+
+
+def _run_dir(result):
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith("report: ")
+    return os.path.dirname(line.removeprefix("report: "))
+
+
+def test_run_writes_a_complete_report(tmp_path):
+    result = _run(tmp_path)
+    assert result.exit_code == 0, result.output
+    run_dir = _run_dir(result)
+    for name in ("results.csv", "layers.csv", "run.json", "report.html", "report.md", "token_energy.csv"):
+        assert os.path.isfile(os.path.join(run_dir, name)), name
+    assert any(f.endswith(".png") for f in os.listdir(os.path.join(run_dir, "figures")))
+    results = pd.read_csv(os.path.join(run_dir, "results.csv"))
+    assert set(CONTRACT) <= set(results.columns)
+    assert len(results) == 5 * 2 and set(results.hw) == {"npu", "tiny"}
+    by = results[results.hw == "npu"].set_index("config")
+    assert by.loc["fp", "kl"] == 0 and by.loc["fp", "top1"] == 1
+    assert by.loc["w4a4-stamp16", "avg_a_bits"] == pytest.approx((16 * 8 + 80 * 4) / 96)
+    assert by.loc["w4a4", "energy_mj"] < by.loc["fp", "energy_mj"]
+    assert 0 <= by.loc["w4a4-stamp16-acc16", "overflow_rate"] <= 1
+    assert by.loc["w4a4", "int_max_rel_err"] < 1e-5  # integer (exact acc) vs fake-quant
+    layers = pd.read_csv(os.path.join(run_dir, "layers.csv"))
+    assert {"config", "layer", "act_sqnr_db", "energy_concentration"} <= set(layers.columns)
+    meta = json.loads(Path(run_dir, "run.json").read_text())
+    assert meta["run"]["seed"] == 0 and "torch" in meta["versions"]
+    html = Path(run_dir, "report.html").read_text()
+    assert "data:image/png;base64," in html and "https://" not in html
+
+
+def test_interrupted_run_resumes_and_same_seed_same_numbers(tmp_path, monkeypatch):
+    full = _run(tmp_path / "a")
+    assert full.exit_code == 0, full.output
+    reference = pd.read_csv(os.path.join(_run_dir(full), "results.csv"))
+
+    calls = {"n": 0}
+    real = experiment.quantize_model
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "quantize_model", interrupted)
+    broken = _run(tmp_path / "b")
+    assert broken.exit_code != 0
+    (run_dir,) = [os.path.join(tmp_path / "b" / "reports", d) for d in os.listdir(tmp_path / "b" / "reports")]
+    kept = pd.read_csv(os.path.join(run_dir, "results.csv"))
+    assert sorted(set(kept.config)) == ["fp", "w4a4"]
+    assert not os.path.exists(os.path.join(run_dir, "report.html"))
+
+    monkeypatch.setattr(experiment, "quantize_model", real)
+    resumed = CliRunner().invoke(main, ["run", "--resume", run_dir, "--no-progress"])
+    assert resumed.exit_code == 0, resumed.output
+    final = pd.read_csv(os.path.join(run_dir, "results.csv"))
+    assert len(final) == len(reference)
+    cols = ["config", "hw", "ppl", "kl", "top1", "sqnr_db", "energy_mj", "latency_ms", "overflow_rate"]
+    key = ["config", "hw"]
+    pd.testing.assert_frame_equal(final[cols].sort_values(key).reset_index(drop=True),
+                                  reference[cols].sort_values(key).reset_index(drop=True))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "gpt5"], "unknown model 'gpt5'"),
+        (["--hw", "no-such-chip"], "no-such-chip"),
+        (["--configs", "MISSING"], "cannot read configs file"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(main, ["run", "--model", "tiny-llama", "--out", str(out), "--no-progress", *args])
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists() or not os.listdir(out)
+
+
+def test_malformed_configs_and_unwritable_out(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- {name: x, w_bits: 99}\n")
+    result = CliRunner().invoke(main, ["run", "--model", "tiny-llama", "--configs", str(bad), "--no-progress"])
+    assert result.exit_code == 1 and "w_bits=99" in result.output
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = CliRunner().invoke(main, ["run", "--model", "tiny-llama", "--tokens", "32", "--windows", "1",
+                                       "--out", str(blocker / "reports"), "--no-progress"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
