@@ -20,7 +20,7 @@ from numba import prange
 
 from kernels._numba import ashr, kernel, shl
 
-__all__ = ["fill_values", "level1", "level2"]
+__all__ = ["SAFE", "UNPROVEN", "CERTAIN", "fill_values", "level1", "level2"]
 
 
 @kernel(parallel=True)
@@ -35,13 +35,18 @@ def fill_values(s, value_sh, values):
             values[m, n] = v
 
 
+SAFE, UNPROVEN, CERTAIN = 0, 1, 2  # flag of a (row, column block): the strongest of its outputs
+
+
 @kernel(parallel=True)
-def level1(s, xmax, xl1, wmax, wl1, tile, in_hi, out_hi, block, values, flags):
-    """values = s (int64) everywhere; flags[m, n // block] |= output (m, n) not proven safe.
+def level1(s, xmax, xl1, wmax, wl1, tile, in_hi, out_hi, certain_lo, certain_hi, block, values, flags):
+    """values = s (int64) everywhere; flags[m, n // block] raised to UNPROVEN / CERTAIN per output.
 
     xmax, xl1 : per row of x, max |x| and sum |x| (int64); wmax, wl1 : per column of w.
     tile : inner tile length; in_hi, out_hi : largest magnitude the inner / outer register can
-    take for sure (2^(P-1) - 1). Returns the number of outputs not proven safe.
+    take for sure (2^(P-1) - 1). certain_lo / certain_hi : an exact sum outside them overflows
+    for sure (one stage: the register range), so no bound can help that block.
+    Returns the number of outputs not proven safe.
     """
     n_cols = s.shape[1]
     unsafe = 0
@@ -50,21 +55,26 @@ def level1(s, xmax, xl1, wmax, wl1, tile, in_hi, out_hi, block, values, flags):
         xm = xmax[m]
         xl = xl1[m]
         for n in range(n_cols):
-            values[m, n] = np.int64(s[m, n])
+            sv = np.int64(s[m, n])
+            values[m, n] = sv
             b_all = min(xl * wmax[n], xm * wl1[n])
             b_tile = min(b_all, tile * xm * wmax[n])
             if b_tile > in_hi or b_all > out_hi:
-                flags[m, n // block] = True
+                code = CERTAIN if (sv < certain_lo or sv > certain_hi) else UNPROVEN
+                blk = n // block
+                flags[m, blk] = max(flags[m, blk], code)
                 row_unsafe += 1
         unsafe += row_unsafe
     return unsafe
 
 
 @kernel(parallel=True)
-def level2(s, b, rows, xmax, wmax, tile, in_lo, in_hi, out_lo, out_hi, block, flags):
-    """Re-decide flags of rows `rows` from B = (|x| @ |w|)[rows] (b, one row per entry of rows).
+def level2(s, b_core, b_row, b_col, b_const, rows, xmax, wmax, tile, in_lo, in_hi, out_lo, out_hi, block, flags):
+    """Re-decide the UNPROVEN blocks of rows `rows` with B = |x| @ |w| (rows only).
 
-    in_lo/in_hi, out_lo/out_hi : the inner / outer register ranges. Returns outputs still unsafe.
+    B[i, n] = b_core[i, n] + b_row[i] + b_col[n] + b_const (see exact_matmul_parts).
+    in_lo/in_hi, out_lo/out_hi : the inner / outer register ranges. Returns outputs still unsafe
+    in the re-decided blocks.
     """
     n_cols = s.shape[1]
     unsafe = 0
@@ -72,16 +82,18 @@ def level2(s, b, rows, xmax, wmax, tile, in_lo, in_hi, out_lo, out_hi, block, fl
         m = rows[i]
         row_unsafe = 0
         for blk in range(flags.shape[1]):
-            flags[m, blk] = False
-        for n in range(n_cols):
-            sv = np.int64(s[m, n])
-            bv = np.int64(b[i, n])
-            pos = (bv + sv) >> 1
-            neg = (bv - sv) >> 1
-            inner_ok = (pos <= in_hi and neg <= -in_lo) or tile * xmax[m] * wmax[n] <= in_hi
-            outer_ok = pos <= out_hi and neg <= -out_lo
-            if not (inner_ok and outer_ok):
-                flags[m, n // block] = True
-                row_unsafe += 1
+            if flags[m, blk] != UNPROVEN:
+                continue
+            flags[m, blk] = SAFE
+            for n in range(blk * block, min((blk + 1) * block, n_cols)):
+                sv = np.int64(s[m, n])
+                bv = np.int64(b_core[i, n]) + b_row[i] + b_col[n] + b_const
+                pos = (bv + sv) >> 1
+                neg = (bv - sv) >> 1
+                inner_ok = (pos <= in_hi and neg <= -in_lo) or tile * xmax[m] * wmax[n] <= in_hi
+                outer_ok = pos <= out_hi and neg <= -out_lo
+                if not (inner_ok and outer_ok):
+                    flags[m, blk] = UNPROVEN
+                    row_unsafe += 1
         unsafe += row_unsafe
     return unsafe

@@ -17,7 +17,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["exact_matmul", "int8_gemm_available"]
+__all__ = ["exact_matmul", "exact_matmul_parts", "int8_gemm_available"]
 
 _CHUNK_K = 131071  # K * 128 * 128 must stay below 2^31
 _INT32_MAX = (1 << 31) - 1
@@ -62,19 +62,22 @@ def _offset(lo: int, hi: int) -> int:
     return lo + 128
 
 
-def exact_matmul(x: np.ndarray, w: np.ndarray, x_range: tuple[int, int], w_range: tuple[int, int]) -> np.ndarray:
-    """Exact x (M x K) @ w (K x N) of small integers.
+def exact_matmul_parts(x: np.ndarray, w: np.ndarray, x_range: tuple[int, int], w_range: tuple[int, int]):
+    """Exact x (M x K) @ w (K x N) of small integers as core + row[:, None] + col[None, :] + const.
 
     x_range, w_range : (lo, hi) bounds of the values present; each must span <= 256 integers.
-    Returns int32 (M x N) when that is provably exact and no correction is needed (the common
-    int8 case; callers widen it in their next pass), else int64.
+    core : int32 (M x N) when provably exact (K <= 131071), else int64; row (M,), col (N,)
+    int64 and const int undo the shifts into int8 (zeros for int8 operands). Callers fuse the
+    corrections into their next pass instead of paying extra passes over M x N.
     """
     m_rows, k_len = x.shape
     n_cols = w.shape[1]
+    row = np.zeros(m_rows, dtype=np.int64)
+    col = np.zeros(n_cols, dtype=np.int64)
     if m_rows == 0 or n_cols == 0 or k_len == 0:
-        return np.zeros((m_rows, n_cols), dtype=np.int64)
+        return np.zeros((m_rows, n_cols), dtype=np.int64), row, col, 0
     if not int8_gemm_available():
-        return np.rint(x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
+        return np.rint(x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64), row, col, 0
     import torch
 
     a = _offset(*x_range)
@@ -89,17 +92,18 @@ def exact_matmul(x: np.ndarray, w: np.ndarray, x_range: tuple[int, int], w_range
         core = np.zeros((m_rows, n_cols), dtype=np.int64)
         for k0 in range(0, k_len, _CHUNK_K):
             core += torch._int_mm(xt[:, k0 : k0 + _CHUNK_K].contiguous(), wt[k0 : k0 + _CHUNK_K]).numpy()
-    max_abs = max(abs(x_range[0]), abs(x_range[1])) * max(abs(w_range[0]), abs(w_range[1]))
-    if a == 0 and b == 0:
-        if core.dtype == np.int32 and k_len * max_abs > _INT32_MAX:
-            return core.astype(np.int64)
-        return core
     # x @ w = (x' + a)(w' + b) = x'w' + b * rowsum(x') + a * colsum(w') + a * b * K
-    out = core.astype(np.int64)
     if b:
-        out += b * x8.sum(axis=1, dtype=np.int64)[:, None]
+        row = b * x8.sum(axis=1, dtype=np.int64)
     if a:
-        out += a * w8.sum(axis=0, dtype=np.int64)[None, :]
-    if a and b:
-        out += a * b * k_len
-    return out
+        col = a * w8.sum(axis=0, dtype=np.int64)
+    return core, row, col, a * b * k_len
+
+
+def exact_matmul(x: np.ndarray, w: np.ndarray, x_range: tuple[int, int], w_range: tuple[int, int]) -> np.ndarray:
+    """Exact x @ w: int32 (M x N) for int8 operands with K <= 131071 (callers widen it in their
+    next pass), else int64. See exact_matmul_parts."""
+    core, row, col, const = exact_matmul_parts(x, w, x_range, w_range)
+    if not (row.any() or col.any() or const):
+        return core
+    return core.astype(np.int64) + row[:, None] + col[None, :] + const

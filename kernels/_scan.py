@@ -3,8 +3,8 @@
 A task is one output row m and a block of `block` consecutive columns starting at n0. The
 scan walks k in ascending order and keeps one lane per column in the narrowest integer type
 that holds the register exactly (int16 lanes for a 16-bit accumulator of int8 products), so a
-256-bit vector carries 16 accumulators. Eight k steps are applied per pass over the block, so
-each accumulator is loaded and stored once per eight products instead of once per product.
+256-bit vector carries 16 accumulators. Sixteen k steps are applied per pass over the block, so
+each accumulator is loaded and stored once per sixteen products instead of once per product.
 
 Lane arithmetic per inner step kind (P = accumulator bits, L = lane bits, p = product):
   SAT_FULL    P == L: r = sadd.sat(a, p); overflow iff r != a + p (wrapping)
@@ -74,14 +74,18 @@ def _chunk_kernel(step):
 
     def chunk(xrow, w, k0, k1, n0, nb, acc, cnt, lo, hi, sh):
         k = k0
-        while k + 8 <= k1:
+        while k + 16 <= k1:
             x0, x1, x2, x3 = xrow[k], xrow[k + 1], xrow[k + 2], xrow[k + 3]
             x4, x5, x6, x7 = xrow[k + 4], xrow[k + 5], xrow[k + 6], xrow[k + 7]
+            x8, x9, xa, xb = xrow[k + 8], xrow[k + 9], xrow[k + 10], xrow[k + 11]
+            xc, xd, xe, xf = xrow[k + 12], xrow[k + 13], xrow[k + 14], xrow[k + 15]
             # Adding a zero product never leaves the range nor changes the register.
-            if (x0 | x1 | x2 | x3 | x4 | x5 | x6 | x7) != 0:
+            if (x0 | x1 | x2 | x3 | x4 | x5 | x6 | x7 | x8 | x9 | xa | xb | xc | xd | xe | xf) != 0:
                 n1 = n0 + nb
                 w0, w1, w2, w3 = w[k, n0:n1], w[k + 1, n0:n1], w[k + 2, n0:n1], w[k + 3, n0:n1]
                 w4, w5, w6, w7 = w[k + 4, n0:n1], w[k + 5, n0:n1], w[k + 6, n0:n1], w[k + 7, n0:n1]
+                w8, w9, wa, wb = w[k + 8, n0:n1], w[k + 9, n0:n1], w[k + 10, n0:n1], w[k + 11, n0:n1]
+                wc, wd, we, wf = w[k + 12, n0:n1], w[k + 13, n0:n1], w[k + 14, n0:n1], w[k + 15, n0:n1]
                 for j in range(nb):
                     a = acc[j]
                     c = cnt[j]
@@ -93,9 +97,17 @@ def _chunk_kernel(step):
                     a, c = step(a, c, x5, w5[j], lo, hi, sh)
                     a, c = step(a, c, x6, w6[j], lo, hi, sh)
                     a, c = step(a, c, x7, w7[j], lo, hi, sh)
+                    a, c = step(a, c, x8, w8[j], lo, hi, sh)
+                    a, c = step(a, c, x9, w9[j], lo, hi, sh)
+                    a, c = step(a, c, xa, wa[j], lo, hi, sh)
+                    a, c = step(a, c, xb, wb[j], lo, hi, sh)
+                    a, c = step(a, c, xc, wc[j], lo, hi, sh)
+                    a, c = step(a, c, xd, wd[j], lo, hi, sh)
+                    a, c = step(a, c, xe, we[j], lo, hi, sh)
+                    a, c = step(a, c, xf, wf[j], lo, hi, sh)
                     acc[j] = a
                     cnt[j] = c
-            k += 8
+            k += 16
         while k < k1:
             xv = xrow[k]
             if xv != 0:

@@ -14,7 +14,7 @@ import numpy as np
 
 from kernels import _bounds, _scan
 from kernels._checks import Operand, int_range
-from kernels._intgemm import exact_matmul
+from kernels._intgemm import exact_matmul, exact_matmul_parts
 from kernels._plan import UNBOUNDED, registers, values_only_wrap_bits
 from kernels.result import MatmulResult
 from kernels.spec import AccMode, AccumulatorSpec
@@ -22,8 +22,8 @@ from kernels.spec import AccMode, AccumulatorSpec
 __all__ = ["matmul_numba"]
 
 _LANES = {"int16": np.int16, "int32": np.int32, "int64": np.int64}
-# Columns per scan task: a block of int16 accumulators plus counters stays in L1.
-_BLOCK = {np.int16: 256, np.int32: 128, np.int64: 64}
+# Columns per scan task: wide enough to amortize the per-k overhead; accumulators and counters stay in L1.
+_BLOCK = {np.int16: 512, np.int32: 256, np.int64: 128}
 
 
 def _lane_plan(acc: AccumulatorSpec, max_product: int, tile: int, lanes: str | None):
@@ -87,18 +87,21 @@ def matmul_numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool = 
 
     dtype, kind, lo, hi, sh = _lane_plan(acc, max_product, reg.tile, lanes)
     block = _BLOCK[dtype]
-    flags = np.zeros((m_rows, -(-n_cols // block)), dtype=np.bool_)
+    flags = np.zeros((m_rows, -(-n_cols // block)), dtype=np.uint8)
     ax, aw, xmax, xl1, wmax, wl1 = _row_col_stats(x, w)
-    unsafe = _bounds.level1(s, xmax, xl1, wmax, wl1, reg.tile, min(reg.in_hi, UNBOUNDED),
-                            reg.out_hi, block, values, flags)
-    if unsafe:
-        rows = np.flatnonzero(flags.any(axis=1))
-        b = exact_matmul(ax[rows], aw, (0, xo.max_abs), (0, wo.max_abs))
-        unsafe = _bounds.level2(s, b, rows, xmax, wmax, reg.tile, reg.in_lo, reg.in_hi, reg.out_lo, reg.out_hi,
-                                block, flags)
+    # One stage: an exact sum outside the register means some add overflowed, for sure.
+    one_stage = reg.tile == k_len and reg.out_hi == UNBOUNDED
+    certain = (reg.in_lo, reg.in_hi) if one_stage else (-UNBOUNDED, UNBOUNDED)
+    unsafe = _bounds.level1(s, xmax, xl1, wmax, wl1, reg.tile, reg.in_hi, reg.out_hi, *certain, block, values, flags)
+    rows = np.flatnonzero((flags == _bounds.UNPROVEN).any(axis=1)) if unsafe else []
+    if len(rows):
+        b_core, b_row, b_col, b_const = exact_matmul_parts(ax[rows], aw, (0, xo.max_abs), (0, wo.max_abs))
+        _bounds.level2(s, b_core, b_row, b_col, b_const, rows, xmax, wmax, reg.tile, reg.in_lo, reg.in_hi,
+                       reg.out_lo, reg.out_hi, block, flags)
+        unsafe = int(np.count_nonzero(flags))
     if unsafe:
         # Tasks ordered by column block, then row: consecutive tasks reuse the same block of w.
-        blk, task_m = np.nonzero(flags.T)
+        blk, task_m = np.nonzero(flags.T)  # UNPROVEN and CERTAIN blocks alike
         _scan.scan_tasks(
             np.ascontiguousarray(x, dtype=dtype), np.ascontiguousarray(w, dtype=dtype),
             task_m.astype(np.int64), (blk * block).astype(np.int64), block, reg.tile, kind,
