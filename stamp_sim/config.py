@@ -19,11 +19,13 @@ __all__ = [
     "Allocation",
     "ConfigError",
     "FeatureTransform",
+    "MixedConfig",
     "PRESETS",
     "PrecisionConfig",
     "RunConfig",
     "get_preset",
     "load_configs",
+    "load_mixed",
     "preset_names",
 ]
 
@@ -266,8 +268,12 @@ def get_preset(name: str) -> PrecisionConfig:
         raise ConfigError(f"preset {name!r} is unknown; allowed: {', '.join(sorted(PRESETS))}") from None
 
 
-def load_configs(path: str | Path) -> list[PrecisionConfig]:
-    """Read a YAML list whose items are preset names or PrecisionConfig mappings."""
+def load_configs(path: str | Path) -> list:
+    """Read a YAML list whose items are preset names, PrecisionConfig mappings or
+    ``mixed:PATH`` (a MixedConfig file, relative to the list). ``path`` itself may be
+    ``mixed:PATH`` for a single per-layer allocation."""
+    if str(path).startswith("mixed:"):
+        return [load_mixed(str(path)[len("mixed:"):])]
     path = Path(path)
     try:
         text = path.read_text()
@@ -284,7 +290,10 @@ def load_configs(path: str | Path) -> list[PrecisionConfig]:
     configs = []
     for i, item in enumerate(data):
         where = f"{path}: item {i}"
-        if isinstance(item, str):
+        if isinstance(item, str) and item.startswith("mixed:"):
+            configs.append(load_mixed((path.parent / item[len("mixed:"):]).resolve()
+                                      if not Path(item[len("mixed:"):]).is_absolute() else item[len("mixed:"):]))
+        elif isinstance(item, str):
             try:
                 configs.append(get_preset(item))
             except ConfigError as exc:
@@ -342,7 +351,7 @@ class RunConfig:
         """Plain dict (JSON/YAML-ready): what run.json records to reproduce or resume a run."""
         return {
             "model": self.model,
-            "configs": [c.to_dict() for c in self.configs],
+            "configs": [{"mixed": c.to_dict()} if isinstance(c, MixedConfig) else c.to_dict() for c in self.configs],
             "profiles": list(self.profiles),
             "tokens": self.tokens,
             "windows": self.windows,
@@ -362,8 +371,92 @@ class RunConfig:
         data = dict(data)
         if "configs" in data:
             data["configs"] = tuple(
-                PrecisionConfig.from_dict(c, source=f"{source}: configs[{i}]") for i, c in enumerate(data["configs"])
+                MixedConfig.from_dict(c["mixed"], source=f"{source}: configs[{i}]") if "mixed" in c
+                else PrecisionConfig.from_dict(c, source=f"{source}: configs[{i}]")
+                for i, c in enumerate(data["configs"])
             )
         if "profiles" in data:
             data["profiles"] = tuple(data["profiles"])
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class MixedConfig:
+    """Per-layer precision: `layers` maps module names to configs; others get `default`.
+
+    What ``stamp-sim sensitivity`` writes as an allocation and ``stamp-sim run --configs
+    mixed:PATH`` reads. YAML form::
+
+        name: kl-energy-0.60
+        default: w8a8                 # a preset name or a PrecisionConfig mapping
+        layers:
+          model.layers.0.mlp.down_proj: w4a4-stamp
+          model.layers.3.self_attn.q_proj: {extends: w4a4, a_bits: 6, name: w4a6}
+    """
+
+    name: str
+    default: PrecisionConfig
+    layers: tuple[tuple[str, PrecisionConfig], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"MixedConfig.name={self.name!r} is invalid; allowed: a non-empty string")
+        names = [n for n, _ in self.layers]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ConfigError(f"MixedConfig {self.name!r}: layers repeated: {dup}")
+
+    def config_for(self, layer: str) -> PrecisionConfig:
+        """The PrecisionConfig of module `layer`."""
+        return dict(self.layers).get(layer, self.default)
+
+    def configs(self) -> list[PrecisionConfig]:
+        """Distinct configs used, default first."""
+        out = {self.default.name: self.default}
+        for _, c in self.layers:
+            out.setdefault(c.name, c)
+        return list(out.values())
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "default": self.default.name if PRESETS.get(self.default.name) == self.default else self.default.to_dict(),
+            "layers": {n: (c.name if PRESETS.get(c.name) == c else c.to_dict()) for n, c in self.layers},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "mixed config") -> "MixedConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: a mixed config must be a mapping with name, default, layers")
+        unknown = sorted(set(data) - {"name", "default", "layers"})
+        if unknown:
+            raise ConfigError(f"{source}: unknown field(s) {unknown}; allowed: ['default', 'layers', 'name']")
+
+        def one(value, where):
+            if isinstance(value, str):
+                try:
+                    return get_preset(value)
+                except ConfigError as exc:
+                    raise ConfigError(f"{source}: {where}: {exc}") from None
+            return PrecisionConfig.from_dict(value, source=f"{source}: {where}")
+
+        layers = data.get("layers") or {}
+        if not isinstance(layers, dict):
+            raise ConfigError(f"{source}: layers must map module names to configs")
+        return cls(
+            name=str(data.get("name", "mixed")),
+            default=one(data.get("default", "fp"), "default"),
+            layers=tuple((str(n), one(v, f"layers.{n}")) for n, v in layers.items()),
+        )
+
+
+def load_mixed(path: str | Path) -> MixedConfig:
+    """Read a MixedConfig YAML file (see MixedConfig)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read mixed config ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return MixedConfig.from_dict(data, source=str(path))

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 import hw_models
 from stamp_sim import __version__
-from stamp_sim.config import PrecisionConfig, RunConfig
+from stamp_sim.config import MixedConfig, PrecisionConfig, RunConfig
 from stamp_sim.costing import layer_precision
 from stamp_sim.evaluation import EvalData, accuracy, model_outputs, prepare_data, run_calibration
 from stamp_sim.models import LoadedModel, ModelKind, load_model, workload
@@ -43,6 +43,9 @@ RESULTS, LAYERS, TOKEN_ENERGY, RUN_JSON = "results.csv", "layers.csv", "token_en
 
 def adapt_config(cfg: PrecisionConfig, loaded: LoadedModel) -> PrecisionConfig:
     """On a ViT, a 1D DWT preset becomes the 2D DWT over the patch grid (CLS row kept apart)."""
+    if isinstance(cfg, MixedConfig):
+        return MixedConfig(cfg.name, adapt_config(cfg.default, loaded),
+                           tuple((n, adapt_config(c, loaded)) for n, c in cfg.layers))
     if loaded.kind is ModelKind.VIT and cfg.seq_transform == "dwt":
         return cfg.replace(seq_transform="dwt2d")
     return cfg
@@ -67,9 +70,24 @@ def _git_revision() -> str:
         return "unknown"
 
 
-def cost_rows(work: pd.DataFrame, cfg: PrecisionConfig, profiles: list) -> pd.DataFrame:
+def price_config(work: pd.DataFrame, cfg, profiles: list, phases=("prefill", "decode")) -> pd.DataFrame:
+    """hw_models.price for one PrecisionConfig, or per layer for a MixedConfig."""
+    if not isinstance(cfg, MixedConfig):
+        return hw_models.price(work, {cfg.name: layer_precision(cfg)}, profiles, list(phases))
+    per_layer = work.layer.map(lambda n: cfg.config_for(n).name)
+    parts = []
+    for sub in cfg.configs():
+        rows = work[per_layer == sub.name]
+        if len(rows):
+            parts.append(hw_models.price(rows, {sub.name: layer_precision(sub)}, profiles, list(phases)))
+    priced = pd.concat(parts, ignore_index=True)
+    priced["config"] = cfg.name
+    return priced
+
+
+def cost_rows(work: pd.DataFrame, cfg, profiles: list) -> pd.DataFrame:
     """Totals per profile for one config: energy (mJ) by component, latency (ms), bytes (MB)."""
-    priced = hw_models.price(work, {cfg.name: layer_precision(cfg)}, profiles, ["prefill", "decode"])
+    priced = price_config(work, cfg, profiles)
     tot = hw_models.totals(priced)
     rows = []
     for hw, grp in tot.groupby("hw", observed=True, sort=False):
@@ -105,9 +123,10 @@ def _sample_layers(names: list[str], count: int) -> list[str]:
 
 def _integer_check(layers: dict, data: EvalData, model, kind, device: str, count: int) -> dict:
     """Overflow rate with the config's accumulator, and integer (exact) vs fake-quant error."""
-    sample = _sample_layers(list(layers), count)
-    cfg = next(iter(layers.values())).config if layers else None
-    if not sample or cfg is None or cfg.w_bits is None or cfg.a_bits is None:
+    integer = [n for n, m in layers.items() if m.config.w_bits is not None and m.config.a_bits is not None
+               and max(m.config.w_bits, m.config.a_bits, m.config.a_high_bits) <= 8]
+    sample = _sample_layers(integer, count)
+    if not sample:
         return {"overflow_rate": float("nan"), "int_max_rel_err": float("nan"), "int_layers": 0}
     captured: dict[str, torch.Tensor] = {}
     hooks = [layers[n].register_forward_pre_hook(lambda m, a, n=n: captured.setdefault(n, a[0].detach()))
@@ -178,25 +197,49 @@ def _token_energy(loaded: LoadedModel, data: EvalData, layer_names: list[str], d
     })
 
 
-def _config_rows(cfg: PrecisionConfig, acc: dict, layers_df: pd.DataFrame, icheck: dict, costs: pd.DataFrame,
-                 run: RunConfig, tokens: int) -> pd.DataFrame:
+def _mixed_fields(cfg: MixedConfig, work: pd.DataFrame) -> dict:
+    """MAC-weighted mean widths of a per-layer allocation (16 stands for float)."""
+    macs = (work.tokens * work.k * work.n).to_numpy(dtype=float)
+    cfgs = [cfg.config_for(n) for n in work.layer]
+    mean = lambda f: float(np.average([f(c) for c in cfgs], weights=macs))  # noqa: E731
+    return {
+        "w_bits": mean(lambda c: c.w_bits or 16), "a_bits": mean(lambda c: c.a_bits or 16),
+        "acc_bits": mean(lambda c: c.accumulator.bits if c.accumulator and c.accumulator.mode.value != "exact"
+                         else 32),
+        "acc": "mixed", "seq_transform": "mixed", "feature_transform": "mixed",
+    }
+
+
+def _config_rows(cfg, acc: dict, layers_df: pd.DataFrame, icheck: dict, costs: pd.DataFrame,
+                 run: RunConfig, tokens: int, work: pd.DataFrame) -> pd.DataFrame:
+    if isinstance(cfg, MixedConfig):
+        base = {"model": run.model, "config": cfg.name, **_mixed_fields(cfg, work)}
+        return _finish_rows(base, cfg, acc, layers_df, icheck, costs, run, tokens)
     a = cfg.accumulator
     base = {
         "model": run.model, "config": cfg.name,
         "w_bits": cfg.w_bits if cfg.w_bits is not None else 16,
         "a_bits": cfg.a_bits if cfg.a_bits is not None else 16,
-        "avg_a_bits": float(layers_df.avg_a_bits.mean()) if len(layers_df) and layers_df.avg_a_bits.notna().any()
-        else cfg.average_activation_bits(tokens),
         "acc_bits": (a.bits if a is not None and a.mode.value != "exact" else 32) if cfg.w_bits is not None else 32,
         "acc": a.describe() if a is not None else ("fp32" if cfg.w_bits is None else "exact"),
         "seq_transform": cfg.seq_transform, "feature_transform": cfg.feature_transform.value,
+    }
+    return _finish_rows(base, cfg, acc, layers_df, icheck, costs, run, tokens)
+
+
+def _finish_rows(base: dict, cfg, acc: dict, layers_df: pd.DataFrame, icheck: dict, costs: pd.DataFrame,
+                 run: RunConfig, tokens: int) -> pd.DataFrame:
+    if "avg_a_bits" not in base:
+        base["avg_a_bits"] = (float(layers_df.avg_a_bits.mean()) if len(layers_df) and layers_df.avg_a_bits.notna().any()
+                              else (cfg.average_activation_bits(tokens) if isinstance(cfg, PrecisionConfig) else 16.0))
+    base.update({
         "ppl": acc.get("ppl", float("nan")), "kl": acc.get("kl", float("nan")),
         "top1": acc.get("top1", float("nan")),
         "sqnr_db": float(layers_df.act_sqnr_db.replace([math.inf], np.nan).mean()) if len(layers_df) else float("nan"),
         "out_sqnr_db": acc.get("out_sqnr_db", float("nan")), "cosine": acc.get("cosine", float("nan")),
         **icheck,
         "tokens": tokens, "windows": run.windows,
-    }
+    })
     return pd.DataFrame([{**base, **c} for c in costs.to_dict("records")])
 
 
@@ -259,7 +302,7 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
             ldf.insert(0, "config", cfg.name)
             ldf.insert(0, "model", run.model)
             ldf.insert(3, "layer_index", np.arange(len(ldf)))
-            rows = _config_rows(cfg, acc, ldf, icheck, cost_rows(work, cfg, profiles), run, data.tokens)
+            rows = _config_rows(cfg, acc, ldf, icheck, cost_rows(work, cfg, profiles), run, data.tokens, work)
             append_rows_atomic(ldf, run_dir / LAYERS, key=["config", "layer"])
             append_rows_atomic(rows, run_dir / RESULTS, key=["config", "hw"])
     finally:

@@ -125,3 +125,18 @@ def test_malformed_configs_and_unwritable_out(tmp_path):
                                        "--out", str(blocker / "reports"), "--no-progress"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_mixed_allocation_runs_as_a_config(tmp_path):
+    (tmp_path / "alloc.yaml").write_text(
+        "name: mixed-demo\ndefault: w4a4\nlayers:\n  model.layers.0.mlp.down_proj: fp\n"
+        "  model.layers.1.self_attn.q_proj: w8a8\n")
+    (tmp_path / "configs.yaml").write_text("- w4a4\n- mixed:alloc.yaml\n")
+    result = CliRunner().invoke(main, ["run", "--model", "tiny-llama", "--tokens", "64", "--windows", "1",
+                                       "--configs", str(tmp_path / "configs.yaml"), "--hw", "tiny",
+                                       "--out", str(tmp_path / "r"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    results = pd.read_csv(Path(_run_dir(result), "results.csv")).set_index("config")
+    assert results.loc["mixed-demo", "seq_transform"] == "mixed"
+    assert results.loc["mixed-demo", "energy_mj"] > results.loc["w4a4", "energy_mj"]
+    assert 4 < results.loc["mixed-demo", "w_bits"] < 16

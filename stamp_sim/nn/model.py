@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 import pandas as pd
 from torch import nn
 
-from stamp_sim.config import PrecisionConfig
+from stamp_sim.config import MixedConfig, PrecisionConfig
 from stamp_sim.nn.linear import StampLinear
 
 __all__ = ["calibration", "layer_stats", "quantize_model", "restore_model", "stamp_layers"]
@@ -29,7 +29,7 @@ def _set_child(model: nn.Module, name: str, module: nn.Module) -> None:
 
 def quantize_model(
     model: nn.Module,
-    config: PrecisionConfig,
+    config: PrecisionConfig | MixedConfig,
     include: Iterable[str] | None = None,
     exclude: Iterable[str] = DEFAULT_EXCLUDE,
     grid: tuple[int, int] | None = None,
@@ -38,6 +38,7 @@ def quantize_model(
 
     include / exclude : fnmatch patterns over module names (e.g. "*.mlp.*"); include=None
         means every linear layer; ``lm_head`` is excluded by default.
+    config : one PrecisionConfig for every layer, or a MixedConfig (per-layer configs).
     grid : (h, w) token grid for ``dwt2d``.
     The original Linear modules (and their weights) are kept unmodified inside the wrappers;
     ``restore_model`` puts them back. Returns {name: StampLinear}.
@@ -56,7 +57,8 @@ def quantize_model(
         raise ValueError(f"include={include!r} matches no torch.nn.Linear module of the model")
     wrapped = {}
     for name in chosen:
-        layer = StampLinear(model.get_submodule(name), config, name=name, grid=grid)
+        cfg = config.config_for(name) if isinstance(config, MixedConfig) else config
+        layer = StampLinear(model.get_submodule(name), cfg, name=name, grid=grid)
         _set_child(model, name, layer)
         wrapped[name] = layer
     return wrapped

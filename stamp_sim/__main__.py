@@ -1,0 +1,3 @@
+from stamp_sim.cli import main
+
+main(prog_name="stamp-sim")
