@@ -152,16 +152,16 @@ def scan_tasks(x, w, task_m, task_n0, block, tile, kind, lo, hi, sh, outer_kind,
         n0 = task_n0[t]
         nb = min(block, n_cols - n0)
         acc = np.zeros(block, x.dtype)
-        cnt = np.zeros(block, x.dtype)
+        cnt = np.zeros(block, x.dtype)  # lane counters, as narrow as the lanes
         outer = np.zeros(block, np.int64)
         total = np.zeros(block, np.int64)
         xrow = x[m]
+        since_flush = 0  # k steps counted in the narrow lane counters since their last flush
         for t0 in range(0, k_len, tile):
             t1 = min(t0 + tile, k_len)
-            acc[:] = 0
-            for c0 in range(t0, t1, _COUNT_CHUNK):
-                c1 = min(c0 + _COUNT_CHUNK, t1)
-                cnt[:] = 0
+            c0 = t0
+            while c0 < t1:
+                c1 = min(t1, c0 + _COUNT_CHUNK - since_flush)
                 if kind == SAT_FULL:
                     _chunk_sat_full(xrow, w, c0, c1, n0, nb, acc, cnt, lo, hi, sh)
                 elif kind == SAT_NARROW:
@@ -172,19 +172,33 @@ def scan_tasks(x, w, task_m, task_n0, block, tile, kind, lo, hi, sh, outer_kind,
                     _chunk_wrap_narrow(xrow, w, c0, c1, n0, nb, acc, cnt, lo, hi, sh)
                 else:
                     _chunk_exact(xrow, w, c0, c1, n0, nb, acc, cnt, lo, hi, sh)
+                since_flush += c1 - c0
+                if since_flush == _COUNT_CHUNK:
+                    for j in range(nb):
+                        total[j] += cnt[j]
+                        cnt[j] = 0
+                    since_flush = 0
+                c0 = c1
+            # End of tile: add the inner register into the outer one and restart it at 0
+            # (one loop per outer kind, so each vectorizes).
+            if outer_kind == OUTER_SAT:
                 for j in range(nb):
-                    total[j] += cnt[j]
-            for j in range(nb):
-                true = outer[j] + np.int64(acc[j])
-                if outer_kind == OUTER_SAT:
+                    true = outer[j] + np.int64(acc[j])
                     r = min(max(true, outer_lo), outer_hi)
-                elif outer_kind == OUTER_WRAP:
+                    total[j] += np.int64(r != true)
+                    outer[j] = r
+            elif outer_kind == OUTER_WRAP:
+                for j in range(nb):
+                    true = outer[j] + np.int64(acc[j])
                     r = ashr(shl(true, outer_sh), outer_sh)
-                else:
-                    r = true
-                if r != true:
-                    total[j] += 1
-                outer[j] = r
+                    total[j] += np.int64(r != true)
+                    outer[j] = r
+            else:
+                for j in range(nb):
+                    outer[j] += np.int64(acc[j])
+            acc[:] = 0
+        for j in range(nb):
+            total[j] += cnt[j]
         for j in range(nb):
             values[m, n0 + j] = outer[j]
             counts[m, n0 + j] = total[j]
