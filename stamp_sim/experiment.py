@@ -255,11 +255,16 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
         run_dir = new_run_dir(Path(run.out), prefix=run.model)
     run_dir = Path(run_dir)
     meta = {
-        "run": run.to_dict(), "versions": _versions(), "git_revision": _git_revision(),
+        "model": run.model, "tokens": run.tokens, "windows": run.windows, "calib_windows": run.calib_windows,
+        "seed": run.seed, "profiles": list(run.profiles), "configs": [c.name for c in run.configs],
+        "device": run.device, "git_revision": _git_revision(), "versions": _versions(),
         "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "model_notes": loaded.notes, "model_source": loaded.source,
+        "notes": [loaded.notes], "model_source": loaded.source, "run": run.to_dict(),
     }
-    if not (run_dir / RUN_JSON).exists():
+    if (run_dir / RUN_JSON).exists():  # resuming: keep when the run began
+        meta["started"] = json.loads((run_dir / RUN_JSON).read_text()).get("started", meta["started"])
+        meta["resumed"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    else:
         write_json_atomic(meta, run_dir / RUN_JSON)
     done = set()
     if (run_dir / RESULTS).exists():

@@ -82,6 +82,7 @@ def meta_rows(meta: dict | None) -> tuple[list[tuple[str, str]], list[str]]:
     meta = dict(meta or {})
     notes = meta.pop("notes", None)
     meta.pop("title", None)
+    meta.pop("run", None)  # the full options, for --resume: run.json keeps them, the page needs not
     if notes is None:
         notes_list = []
     elif isinstance(notes, str):
