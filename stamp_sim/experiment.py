@@ -259,7 +259,14 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
         "seed": run.seed, "profiles": list(run.profiles), "configs": [c.name for c in run.configs],
         "device": run.device, "git_revision": _git_revision(), "versions": _versions(),
         "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "notes": [loaded.notes], "model_source": loaded.source, "run": run.to_dict(),
+        "notes": [
+            loaded.notes,
+            "latency: MAC-array time and vector-unit time (transforms, quantization) add up with no "
+            "overlap, so transform overheads are upper bounds; latency = max(compute, DRAM).",
+            "energy and latency cover the linear layers only (attention products, norms and lm_head "
+            "are not in the workload).",
+        ],
+        "model_source": loaded.source, "run": run.to_dict(),
     }
     if (run_dir / RUN_JSON).exists():  # resuming: keep when the run began
         meta["started"] = json.loads((run_dir / RUN_JSON).read_text()).get("started", meta["started"])
