@@ -36,17 +36,23 @@ def padded_rows(tokens, seq_code, levels) -> np.ndarray:
 
     identity, dct, klt : tokens (no padding).
     dwt (J levels) : tokens zero-padded to a multiple of 2^J.
-    dwt2d (J levels) : a square grid of side ceil(sqrt(tokens)), each side padded to a
-        multiple of 2^J; rows = side^2 (the caller's true h x w grid is not known here).
+    dwt2d (J levels) : a square grid, each side padded to a multiple of 2^J. tokens = g^2 is
+        a g x g grid; tokens = g^2 + 1 is a ViT's CLS row (left untransformed) ahead of a
+        g x g patch grid; otherwise the side is ceil(sqrt(tokens)) (the caller's true h x w
+        grid is not known here).
     wht : tokens padded to the next power of two.
     """
     s = np.asarray(tokens, dtype=np.int64)
     code = np.asarray(seq_code)
     step = np.left_shift(np.int64(1), np.asarray(levels, dtype=np.int64))
     dwt = -(-s // step) * step
-    side = np.ceil(np.sqrt(s)).astype(np.int64)
+    g = np.floor(np.sqrt(np.maximum(s - 1, 0))).astype(np.int64)  # exact for perfect squares < 2^52
+    cls_grid = (s >= 2) & (g * g == s - 1) & (np.floor(np.sqrt(s)) ** 2 != s)
+    prefix = np.where(cls_grid, 1, 0)
+    side = np.where(cls_grid, g, np.ceil(np.sqrt(s)).astype(np.int64))
     side = -(-side // step) * step
-    return np.select([code == _DWT, code == _DWT2D, code == _WHT], [dwt, side * side, _next_pow2(s)], default=s)
+    grid_rows = prefix + side * side
+    return np.select([code == _DWT, code == _DWT2D, code == _WHT], [dwt, grid_rows, _next_pow2(s)], default=s)
 
 
 def seq_transform_ops_per_feature(rows, seq_code, levels) -> np.ndarray:

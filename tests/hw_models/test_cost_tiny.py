@@ -157,9 +157,15 @@ def test_other_transforms_op_counts_by_hand():
     # dct: 5 rows, 2 x 5 x ceil(log2 5) = 30 ops per feature.
     r = one(5, 4, 4, base.replace(seq_transform="dct"))
     assert (r.rows, r.seq_transform_ops) == (5, 240)
-    # dwt2d, 1 level: 5 tokens -> 3x3 grid -> 4x4 = 16 rows; (16/3) x 16 x (1 - 1/4) = 64 per feature.
-    r = one(5, 4, 4, base.replace(seq_transform="dwt2d", seq_levels=1))
+    # dwt2d, 1 level: 6 tokens -> 3x3 grid -> 4x4 = 16 rows; (16/3) x 16 x (1 - 1/4) = 64 per feature.
+    r = one(6, 4, 4, base.replace(seq_transform="dwt2d", seq_levels=1))
     assert (r.rows, r.seq_transform_ops) == (16, 512)
+    # dwt2d, 1 level: 5 tokens = a CLS row + a 2x2 patch grid -> 1 + 4 = 5 rows;
+    # (16/3) x 5 x (1 - 1/4) = 20 per feature, x (K + N = 8) = 160.
+    r = one(5, 4, 4, base.replace(seq_transform="dwt2d", seq_levels=1))
+    assert (r.rows, r.seq_transform_ops) == (5, 160)
+    # dwt2d, 3 levels, a ViT-S/14 at 224 px: 257 = CLS + 16x16 -> 1 + 256 rows (16 is a multiple of 8).
+    assert one(257, 4, 4, base.replace(seq_transform="dwt2d", seq_levels=3)).rows == 257
     # dwt, 3 levels: 16 rows; 2 x (16 + 8 + 4) = 56 per feature.
     r = one(16, 4, 4, base.replace(seq_transform="dwt", seq_levels=3))
     assert (r.rows, r.seq_transform_ops) == (16, 448)
