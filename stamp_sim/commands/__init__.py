@@ -3,6 +3,7 @@
 from stamp_sim.commands.cost import cost
 from stamp_sim.commands.profiles import profiles
 from stamp_sim.commands.run import run
+from stamp_sim.commands.sensitivity import sensitivity
 from stamp_sim.commands.validate import validate
 
-COMMANDS: list = [run, validate, profiles, cost]
+COMMANDS: list = [run, validate, profiles, cost, sensitivity]

@@ -1,0 +1,104 @@
+"""Layer groups: the units that sensitivity scores and allocation assigns a config to.
+
+Linear layers that read the same input are quantized together, because deployed kernels
+fuse them into one GEMM and they share one activation quantizer: q/k/v (one "qkv" group)
+and gate/up (one "gate_up" group) of a block. o and down are alone; any other linear layer
+(fc1, fc2, a ViT's dense layers) is its own group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from stamp_sim.models.workload import linear_kind
+
+__all__ = ["LayerGroup", "layer_groups", "parse_blocks"]
+
+# kind (stamp_sim.models.workload.linear_kind) -> group kind; kinds not listed stay alone.
+_FUSED = {"q": "qkv", "k": "qkv", "v": "qkv", "gate": "gate_up", "up": "gate_up"}
+
+
+@dataclass(frozen=True)
+class LayerGroup:
+    """Linear layers quantized and allocated together.
+
+    name : "<parent module>.<member suffixes joined by +>", e.g.
+        "model.layers.3.self_attn.q_proj+k_proj+v_proj".
+    kind : "qkv", "gate_up", or the members' linear_kind (o, down, fc1, ...).
+    block : transformer block index (-1 outside blocks).
+    layers : module names of the members, in execution order.
+    """
+
+    name: str
+    kind: str
+    block: int
+    layers: tuple[str, ...]
+
+
+def _group_key(layer: str) -> tuple[str, str]:
+    kind = linear_kind(layer)
+    parent = layer.rpartition(".")[0]
+    fused = _FUSED.get(kind)
+    return (parent, fused) if fused is not None else (layer, kind)
+
+
+def layer_groups(work: pd.DataFrame, blocks: tuple[int, ...] | None = None,
+                 max_groups: int | None = None) -> list[LayerGroup]:
+    """Groups of the workload's linear layers (columns layer, block), in execution order.
+
+    blocks : keep only groups of these transformer blocks (None: all).
+    max_groups : keep at most this many groups, evenly spaced over the model (None: all);
+        the others stay at the base config in every allocation.
+    """
+    members: dict[tuple[str, str], list[str]] = {}
+    block_of: dict[tuple[str, str], int] = {}
+    for layer, block in zip(work["layer"], work["block"]):
+        key = _group_key(str(layer))
+        if layer not in members.setdefault(key, []):
+            members[key].append(str(layer))
+        block_of[key] = int(block)
+    groups = []
+    for (parent, kind), names in members.items():
+        if len(names) == 1:
+            name = names[0]
+        else:
+            name = parent + "." + "+".join(n.rpartition(".")[2] for n in names)
+        groups.append(LayerGroup(name, kind, block_of[(parent, kind)], tuple(names)))
+    if blocks is not None:
+        present = sorted({g.block for g in groups})
+        missing = sorted(set(blocks) - set(present))
+        if missing:
+            raise ValueError(f"blocks={list(blocks)} names blocks {missing} the model lacks; "
+                             f"allowed: {present[0]}..{present[-1]}")
+        groups = [g for g in groups if g.block in set(blocks)]
+    if max_groups is not None:
+        if max_groups < 1:
+            raise ValueError(f"max_groups={max_groups!r} is invalid; allowed: integers >= 1")
+        if max_groups < len(groups):
+            idx = np.unique(np.linspace(0, len(groups) - 1, max_groups).round().astype(int))
+            groups = [groups[i] for i in idx]
+    return groups
+
+
+def parse_blocks(text: str) -> tuple[int, ...]:
+    """"0-3,7,29" -> (0, 1, 2, 3, 7, 29); ValueError naming the bad part."""
+    out: list[int] = []
+    for part in (p.strip() for p in str(text).split(",")):
+        try:
+            if "-" in part:
+                lo, hi = (int(v) for v in part.split("-", 1))
+                if hi < lo or lo < 0:
+                    raise ValueError
+                out.extend(range(lo, hi + 1))
+            else:
+                value = int(part)
+                if value < 0:
+                    raise ValueError
+                out.append(value)
+        except ValueError:
+            raise ValueError(f"blocks={text!r}: part {part!r} is not a block index or range; "
+                             "allowed: non-negative integers and ranges like 0-3, comma separated") from None
+    return tuple(sorted(set(out)))
