@@ -159,9 +159,26 @@ class StampLinear(nn.Module):
     def _weight_quant(self):
         cfg = self.config
         w = self.transformed_weight()
+        if cfg.weight_l1 != "none":
+            return self._a2q_weight(w)
         gran = "per-token" if cfg.w_granularity == "per-channel" else cfg.w_granularity
         return quantize(w, cfg.w_bits, gran, symmetric=cfg.w_symmetric,
                         group_size=cfg.w_group_size, clip_ratio=cfg.w_clip)
+
+    def _a2q_weight(self, w: torch.Tensor):
+        """Per-channel weights whose L1 norms rule out overflow of the config's accumulator
+        for every activation the layer can produce (symmetric, up to max(a_bits, a_high_bits))."""
+        from stamp_sim.quant import QuantizedTensor
+        from stamp_sim.quant.a2q import A2QConfig, a2q_quantize
+
+        cfg = self.config
+        x_bits = max(cfg.a_bits, cfg.a_high_bits) if cfg.high_rows else cfg.a_bits
+        a2q = A2QConfig.from_accumulator(cfg.accumulator, cfg.w_bits, x_bits, True, method=cfg.weight_l1)
+        res = a2q_quantize(w.T, a2q)  # (in x out) as A2Q states it
+        q = res.q.T.to(w.dtype)
+        scale = res.scale.reshape(-1, 1).to(w.dtype)
+        return QuantizedTensor(q=q, scale=scale, zero_point=torch.zeros_like(scale),
+                               bits=torch.tensor(cfg.w_bits), shape=w.shape, symmetric=True)
 
     def weight_codes(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(integer codes (out, in), per-output-channel scales (out, 1)) of the weight."""

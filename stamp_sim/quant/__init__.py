@@ -8,9 +8,15 @@ from stamp_sim.quant._uniform import (
     int_range,
     quantize,
 )
+from stamp_sim.quant.a2q import A2QConfig, A2QWeights, a2q_l1_bound, a2q_plus_l1_bound, a2q_quantize
 from stamp_sim.quant.allocation import ALLOCATION_METHODS, BitAllocation, allocate_bits, row_energy
 
 __all__ = [
+    "A2QConfig",
+    "A2QWeights",
+    "a2q_l1_bound",
+    "a2q_plus_l1_bound",
+    "a2q_quantize",
     "ALLOCATION_METHODS",
     "BitAllocation",
     "Granularity",

@@ -157,3 +157,26 @@ def test_bad_layer_inputs():
         layer(bad)
     with pytest.raises(ValueError, match="grid"):
         StampLinear(nn.Linear(8, 8), get_preset("w4a4-stamp").replace(seq_transform="dwt2d"))
+
+
+@pytest.mark.parametrize("method", ["a2q", "a2q+"])
+def test_accumulator_aware_weights_never_overflow_in_the_integer_path(method):
+    from kernels import AccumulatorSpec
+
+    torch.manual_seed(4)
+    lin = nn.Linear(96, 24)
+    acc = AccumulatorSpec(12, "saturate", tile=32, outer_bits=16)
+    cfg = get_preset("w4a4-stamp").replace(high_rows=8, accumulator=acc, weight_l1=method)
+    layer = StampLinear(lin, cfg)
+    codes, _ = layer.weight_codes()
+    # Adversarial input: every token pushes each feature to the extreme, signed like the weights.
+    x = torch.sign(lin.weight.detach()[:1]).repeat(1, 40, 1) * 100.0
+    x = x.unsqueeze(0) if x.dim() == 2 else x
+    layer.mode = "int"
+    layer(x)
+    assert layer.stats.overflows == 0 and layer.stats.outputs > 0
+    plain = StampLinear(lin, cfg.replace(weight_l1="none"))
+    plain.mode = "int"
+    plain(x)
+    assert plain.stats.overflows > 0  # the same accumulator does overflow without the bound
+    assert codes.abs().max() <= 7
