@@ -18,9 +18,10 @@ _STYLE = {"kl": ("C0", "o"), "mse": ("C1", "s"), "sqnr": ("C2", "^"), "delta_ce"
           "oracle": ("0.45", "x")}
 
 
-def budget_figure(alloc: pd.DataFrame, axis_label: str) -> Figure:
+def budget_figure(alloc: pd.DataFrame, axis_label: str, float_ppl: float | None = None) -> Figure:
     """Perplexity (y) of each ranking's allocation at each budget (x: its cost), one line per
-    metric; the all-base and all-cheapest allocations as black markers."""
+    metric; the all-base and all-cheapest allocations as black markers, the float model's
+    perplexity as a dotted line."""
     fig = Figure(figsize=(6.4, 4.2))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
@@ -35,6 +36,8 @@ def budget_figure(alloc: pd.DataFrame, axis_label: str) -> Figure:
                    zorder=3)
         ax.annotate(row["config"], (row["cost"], row["ppl"]), textcoords="offset points", xytext=(4, 4),
                     fontsize=8)
+    if float_ppl is not None:
+        ax.axhline(float_ppl, color="0.3", linestyle=":", linewidth=1, label="float")
     ppl = alloc["ppl"].to_numpy(float)
     if len(ppl) and ppl.min() > 0 and ppl.max() / ppl.min() > 20:
         ax.set_yscale("log")

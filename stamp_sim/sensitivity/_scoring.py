@@ -33,7 +33,7 @@ class Reference:
 
     ids : (calib + eval windows, tokens) int64 token ids; rows [0, n_calib) are calibration.
     logits : float32 (windows, tokens, vocab) float logits.
-    logp_calib : float64 log-softmax of the calibration rows (for KL).
+    logp_calib, p_calib : float64 log-softmax and softmax of the calibration rows (for KL).
     ce_calib : float next-token cross-entropy on the calibration rows, nats per token.
     ppl_eval : float perplexity on the evaluation rows.
     blocks : captured block outputs (see _replay), for skipping unaffected blocks.
@@ -43,6 +43,7 @@ class Reference:
     n_calib: int
     logits: torch.Tensor
     logp_calib: torch.Tensor
+    p_calib: torch.Tensor
     ce_calib: float
     ppl_eval: float
     blocks: list
@@ -77,7 +78,8 @@ def reference(model: nn.Module, calib_ids: torch.Tensor, eval_ids: torch.Tensor)
     box = {}
     blocks = capture_block_outputs(model, lambda: box.setdefault("logits", _forward(model, ids)))
     logits = box["logits"] if "logits" in box else _forward(model, ids)
-    return Reference(ids, n, logits, F.log_softmax(logits[:n].double(), dim=-1), _nll(logits[:n], ids[:n]),
+    logp = F.log_softmax(logits[:n].double(), dim=-1)
+    return Reference(ids, n, logits, logp, logp.exp(), _nll(logits[:n], ids[:n]),
                      math.exp(_nll(logits[n:], ids[n:])), blocks)
 
 
@@ -136,7 +138,7 @@ def score_group(model: nn.Module, ref: Reference, group: LayerGroup, config: Pre
     finally:
         restore_model(model)
     lq = F.log_softmax(logits[:n].double(), dim=-1)
-    kl = float((ref.logp_calib.exp() * (ref.logp_calib - lq)).sum(-1).mean())
+    kl = float((ref.p_calib * (ref.logp_calib - lq)).sum(-1).mean())
     mse = float((logits[:n].double() - ref.logits[:n].double()).pow(2).mean())
     ppl = math.exp(_nll(logits[n:], ref.ids[n:]))
     return {

@@ -189,7 +189,7 @@ def run_sensitivity(cfg: SensitivityConfig, progress: bool = True) -> Path:
             "windows": cfg.windows, "tokens": data.tokens, "wall_s": wall, "scoring_s": t_score,
             "axis": cfg.axis.value, "hw": profile.name, "base": base.name, "candidate_names": cfg.candidates,
             "order": cfg.order.value, "axis_label": axis_label}
-    fig = budget_figure(alloc, axis_label)
+    fig = budget_figure(alloc, axis_label, ref.ppl_eval)
     png = figure_to_png_bytes(fig)
     write_bytes_atomic(png, run_dir / "figures" / "budget_vs_ppl.png")
     section = section_html(tau, alloc, fig, info)
