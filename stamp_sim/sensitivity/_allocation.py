@@ -128,7 +128,7 @@ def allocation_at(curve: pd.DataFrame, budget: float, base: str) -> tuple[dict[s
 
     ValueError when even the last point (everything at its cheapest) costs more.
     """
-    ok = np.flatnonzero(curve["cost"].to_numpy(float) <= budget * (1 + 1e-12))
+    ok = np.flatnonzero(curve["cost"].to_numpy(float) <= budget)
     if len(ok) == 0:
         raise ValueError(f"budget={budget:.6g} is below the cheapest allocation ({curve['cost'].min():.6g})")
     stop = int(ok[0])

@@ -111,8 +111,8 @@ def section_markdown(tau: pd.DataFrame, alloc: pd.DataFrame, figure_path: str, i
     """The same section in Markdown (figure by relative path)."""
     lines = ["", "## Sensitivity and budgeted allocation", ""]
     lines += [f"- {t}" for t in _text(info)]
-    lines += ["", "### Kendall tau against the perplexity increase", "", _md_table(tau_pivot(tau).rename_axis("metric")),
-              "", "### Perplexity by budget (share of the all-base cost)", "",
+    lines += ["", "### Kendall tau against the perplexity increase", "",
+              _md_table(tau_pivot(tau).rename_axis("metric")), "", "### Perplexity by budget (share of the all-base cost)", "",
               _md_table(ppl_pivot(alloc).rename_axis("metric")), "",
               f"![budget vs perplexity]({figure_path})", ""]
     return "\n".join(lines)
