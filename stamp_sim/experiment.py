@@ -146,12 +146,11 @@ def _integer_check(layers: dict, data: EvalData, model, kind, device: str, count
             with torch.no_grad():
                 fake = layer._fake_forward(x.double())
                 integer_forward(layer, x)  # with the config's accumulator: overflow counts
-                stats = layer.stats
+                outputs += layer.stats.outputs
+                overflowed += layer.stats.overflowed_outputs
                 exact = _exact_forward(layer, x.double())
         finally:
             layer.stats = saved
-        outputs += stats.outputs
-        overflowed += stats.overflowed_outputs
         scale = float(fake.abs().max()) or 1.0
         worst = max(worst, float((exact - fake).abs().max()) / scale)
     return {"overflow_rate": overflowed / outputs if outputs else float("nan"), "int_max_rel_err": worst,

@@ -140,3 +140,15 @@ def test_mixed_allocation_runs_as_a_config(tmp_path):
     assert results.loc["mixed-demo", "seq_transform"] == "mixed"
     assert results.loc["mixed-demo", "energy_mj"] > results.loc["w4a4", "energy_mj"]
     assert 4 < results.loc["mixed-demo", "w_bits"] < 16
+
+
+def test_integer_check_counts_overflows_of_a_narrow_accumulator(tmp_path):
+    """A 6-bit saturating register overflows on most outputs; the rate is a share in (0.5, 1]."""
+    (tmp_path / "c.yaml").write_text("- {extends: w4a4, name: acc6, accumulator: {bits: 6, mode: saturate}}\n")
+    result = CliRunner().invoke(main, ["run", "--model", "tiny-llama", "--tokens", "64", "--windows", "1",
+                                       "--configs", str(tmp_path / "c.yaml"), "--hw", "tiny",
+                                       "--out", str(tmp_path / "r"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    results = pd.read_csv(Path(_run_dir(result), "results.csv"))
+    assert 0.5 < results.overflow_rate.iloc[0] <= 1.0
+    assert results.int_max_rel_err.iloc[0] < 1e-5  # the exact-accumulator check is unaffected
