@@ -16,6 +16,9 @@ class AccMode(str, enum.Enum):
     EXACT = "exact"  # no limit (an ideal wide register)
 
 
+_SHORT = {AccMode.WRAP: "wrap", AccMode.SATURATE: "sat", AccMode.EXACT: "exact"}
+
+
 def _mode(value: object, field: str) -> AccMode:
     try:
         return AccMode(value)
@@ -87,8 +90,8 @@ class AccumulatorSpec:
 
     def describe(self) -> str:
         """Short label such as 'int16-sat' or 'int16-sat/T64+int32'."""
-        label = "exact" if self.mode is AccMode.EXACT else f"int{self.bits}-{self.mode.value[:3]}"
+        label = "exact" if self.mode is AccMode.EXACT else f"int{self.bits}-{_SHORT[self.mode]}"
         if self.tile is None:
             return label
-        outer = "exact" if self.outer_bits is None else f"int{self.outer_bits}-{self.effective_outer_mode.value[:3]}"
+        outer = "exact" if self.outer_bits is None else f"int{self.outer_bits}-{_SHORT[self.effective_outer_mode]}"
         return f"{label}/T{self.tile}+{outer}"
