@@ -24,8 +24,9 @@ __all__ = ["SAFE", "UNPROVEN", "CERTAIN", "fill_values", "level1", "level2"]
 
 
 @kernel(parallel=True)
-def fill_values(s, value_sh, values):
-    """values = s widened to int64, sign-extended from (64 - value_sh) bits when value_sh > 0."""
+def fill_values(s, value_sh, values, counts, zero_counts):
+    """values = s widened to int64, sign-extended from (64 - value_sh) bits when value_sh > 0;
+    counts = 0 too when zero_counts (fused here: one parallel pass instead of a serial memset)."""
     n_cols = s.shape[1]
     for m in prange(s.shape[0]):
         for n in range(n_cols):
@@ -33,14 +34,18 @@ def fill_values(s, value_sh, values):
             if value_sh > 0:
                 v = ashr(shl(v, value_sh), value_sh)
             values[m, n] = v
+        if zero_counts:
+            for n in range(n_cols):
+                counts[m, n] = 0
 
 
 SAFE, UNPROVEN, CERTAIN = 0, 1, 2  # flag of a (row, column block): the strongest of its outputs
 
 
 @kernel(parallel=True)
-def level1(s, xmax, xl1, wmax, wl1, tile, in_hi, out_hi, certain_lo, certain_hi, block, values, flags):
-    """values = s (int64) everywhere; flags[m, n // block] raised to UNPROVEN / CERTAIN per output.
+def level1(s, xmax, xl1, wmax, wl1, tile, in_hi, out_hi, certain_lo, certain_hi, block, values, counts, flags):
+    """values = s (int64) and counts = 0 everywhere (the scan overwrites its blocks);
+    flags[m, n // block] raised to UNPROVEN / CERTAIN per output.
 
     xmax, xl1 : per row of x, max |x| and sum |x| (int64); wmax, wl1 : per column of w.
     tile : inner tile length; in_hi, out_hi : largest magnitude the inner / outer register can
@@ -57,6 +62,7 @@ def level1(s, xmax, xl1, wmax, wl1, tile, in_hi, out_hi, certain_lo, certain_hi,
         for n in range(n_cols):
             sv = np.int64(s[m, n])
             values[m, n] = sv
+            counts[m, n] = 0
             b_all = min(xl * wmax[n], xm * wl1[n])
             b_tile = min(b_all, tile * xm * wmax[n])
             if b_tile > in_hi or b_all > out_hi:

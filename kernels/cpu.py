@@ -69,10 +69,13 @@ def matmul_numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool = 
     w = np.asarray(wo.data)
     m_rows, k_len = x.shape
     n_cols = w.shape[1]
-    values = np.zeros((m_rows, n_cols), dtype=np.int64)
-    overflows = np.zeros((m_rows, n_cols), dtype=np.int64)
     if m_rows == 0 or n_cols == 0 or k_len == 0:
-        return MatmulResult(values, overflows if counts else None)
+        zeros = np.zeros((m_rows, n_cols), dtype=np.int64)
+        return MatmulResult(zeros, zeros.copy() if counts else None)
+    # Filled by the fused passes below (a serial np.zeros memset of two M x N int64 arrays
+    # cost as much as the int8 GEMM itself).
+    values = np.empty((m_rows, n_cols), dtype=np.int64)
+    overflows = np.empty((m_rows, n_cols), dtype=np.int64)
 
     reg = registers(acc, k_len)
     max_product = xo.max_abs * wo.max_abs
@@ -82,7 +85,7 @@ def matmul_numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool = 
     wrap_bits = values_only_wrap_bits(acc)
     if globally_safe or (not counts and wrap_bits is not None):
         value_sh = 0 if globally_safe or wrap_bits >= 64 else 64 - wrap_bits
-        _bounds.fill_values(s, value_sh, values)
+        _bounds.fill_values(s, value_sh, values, overflows, counts)
         return MatmulResult(values, overflows if counts else None)
 
     dtype, kind, lo, hi, sh = _lane_plan(acc, max_product, reg.tile, lanes)
@@ -92,7 +95,8 @@ def matmul_numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool = 
     # One stage: an exact sum outside the register means some add overflowed, for sure.
     one_stage = reg.tile == k_len and reg.out_hi == UNBOUNDED
     certain = (reg.in_lo, reg.in_hi) if one_stage else (-UNBOUNDED, UNBOUNDED)
-    unsafe = _bounds.level1(s, xmax, xl1, wmax, wl1, reg.tile, reg.in_hi, reg.out_hi, *certain, block, values, flags)
+    unsafe = _bounds.level1(s, xmax, xl1, wmax, wl1, reg.tile, reg.in_hi, reg.out_hi, *certain, block, values,
+                            overflows, flags)
     rows = np.flatnonzero((flags == _bounds.UNPROVEN).any(axis=1)) if unsafe else []
     if len(rows):
         b_core, b_row, b_col, b_const = exact_matmul_parts(ax[rows], aw, (0, xo.max_abs), (0, wo.max_abs))
