@@ -50,6 +50,15 @@ def _lane_plan(acc: AccumulatorSpec, max_product: int, tile: int, lanes: str | N
     raise ValueError(f"lanes={lanes!r} cannot hold {acc.describe()} with products up to {max_product}")
 
 
+def _balanced_block(n_cols: int, widest: int) -> int:
+    """Columns per scan task: at most `widest`, the blocks of a row equal in width (a multiple
+    of 32), so no task is a thin remainder that pays the per-pass overhead for few lanes
+    (N = 576 -> 2 x 288 rather than 512 + 64)."""
+    blocks = -(-n_cols // widest)
+    per = -(-n_cols // blocks)
+    return min(widest, -(-per // 32) * 32)
+
+
 def _row_col_stats(x: np.ndarray, w: np.ndarray):
     ax = np.abs(x.astype(np.int16))
     aw = np.abs(w.astype(np.int16))
@@ -89,7 +98,7 @@ def matmul_numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool = 
         return MatmulResult(values, overflows if counts else None)
 
     dtype, kind, lo, hi, sh = _lane_plan(acc, max_product, reg.tile, lanes)
-    block = _BLOCK[dtype]
+    block = _balanced_block(n_cols, _BLOCK[dtype])
     flags = np.zeros((m_rows, -(-n_cols // block)), dtype=np.uint8)
     ax, aw, xmax, xl1, wmax, wl1 = _row_col_stats(x, w)
     # One stage: an exact sum outside the register means some add overflowed, for sure.
