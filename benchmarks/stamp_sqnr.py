@@ -12,6 +12,14 @@ optimal allocation over {4, 8} on the DWT output), so the average width is the s
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+# This folder holds kernels.py (the kernel benchmark), which would shadow the kernels package
+# that stamp_sim imports; run from anywhere, import the project's packages.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
 import pandas as pd
 import torch
