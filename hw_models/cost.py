@@ -231,6 +231,8 @@ class LayerCost:
 
     energy_pj is the sum of ENERGY_TERMS; compute_s of TIME_TERMS; latency_s is
     max(compute_s, memory_s) per layer and the sum of those over a sum of layers.
+    latency_overlap_s is the same with the vector unit (transforms, quantization) running
+    concurrently with the MAC array: max(mac_s, vector time, memory_s) per layer.
     """
 
     macs: float = 0.0
@@ -253,6 +255,7 @@ class LayerCost:
     requant_s: float = 0.0
     memory_s: float = 0.0
     latency_s: float = 0.0
+    latency_overlap_s: float = 0.0
 
     @property
     def energy_pj(self) -> float:
