@@ -125,7 +125,6 @@ def main(argv=None) -> int:
         os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="numba-cold-")
 
     import numba
-    import numpy as np
     import torch
 
     from kernels import AccumulatorSpec, int_matmul

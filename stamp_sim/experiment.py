@@ -9,7 +9,6 @@ and ``--resume`` skips them.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import importlib.metadata
 import json
@@ -33,7 +32,7 @@ from stamp_sim.nn import calibration, layer_stats, quantize_model, restore_model
 from stamp_sim.nn.integer import EXACT, integer_forward
 from stamp_sim.nn.linear import LayerStats
 from stamp_sim.quant import row_energy
-from stamp_sim.report import append_rows_atomic, new_run_dir, write_json_atomic, write_report
+from stamp_sim.report import append_rows_atomic, new_run_dir, write_csv_atomic, write_json_atomic, write_report
 from stamp_sim.transforms import sequence_transform
 
 __all__ = ["adapt_config", "cost_rows", "run_experiment"]
@@ -292,10 +291,7 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
         bar.update(1)
     token_path = run_dir / TOKEN_ENERGY
     if not token_path.exists():
-        names = list(workload(loaded, data.tokens).layer)
-        from stamp_sim.report import write_csv_atomic
-
-        write_csv_atomic(_token_energy(loaded, data, names, run.device), token_path)
+        write_csv_atomic(_token_energy(loaded, data, list(work.layer), run.device), token_path)
     torch.manual_seed(run.seed)
     try:
         for cfg0 in todo:

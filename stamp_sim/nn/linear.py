@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from stamp_sim.config import Allocation, PrecisionConfig
+from stamp_sim.config import PrecisionConfig
 from stamp_sim.quant import allocate_bits, quantize
 from stamp_sim.transforms import KLT, feature_transform, sequence_transform
 

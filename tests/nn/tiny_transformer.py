@@ -1,6 +1,5 @@
 """A small causal transformer made of plain nn.Linear layers (q/k/v/o, gate/up/down, lm_head)."""
 
-import torch
 from torch import nn
 
 
