@@ -54,22 +54,28 @@ def level1(s, xmax, xl1, wmax, wl1, tile, in_hi, out_hi, certain_lo, certain_hi,
     Returns the number of outputs not proven safe.
     """
     n_cols = s.shape[1]
+    n_blocks = flags.shape[1]
     unsafe = 0
     for m in prange(s.shape[0]):
         row_unsafe = 0
         xm = xmax[m]
         xl = xl1[m]
-        for n in range(n_cols):
-            sv = np.int64(s[m, n])
-            values[m, n] = sv
-            counts[m, n] = 0
-            b_all = min(xl * wmax[n], xm * wl1[n])
-            b_tile = min(b_all, tile * xm * wmax[n])
-            if b_tile > in_hi or b_all > out_hi:
-                code = CERTAIN if (sv < certain_lo or sv > certain_hi) else UNPROVEN
-                blk = n // block
-                flags[m, blk] = max(flags[m, blk], code)
-                row_unsafe += 1
+        for blk in range(n_blocks):
+            # Branch-free over a block (so it vectorizes): 1 = unproven, 2 = certain overflow.
+            code = 0
+            count = 0
+            for n in range(blk * block, min((blk + 1) * block, n_cols)):
+                sv = np.int64(s[m, n])
+                values[m, n] = sv
+                counts[m, n] = 0
+                b_all = min(xl * wmax[n], xm * wl1[n])
+                b_tile = min(b_all, tile * xm * wmax[n])
+                risky = np.int64((b_tile > in_hi) | (b_all > out_hi))
+                sure = np.int64((sv < certain_lo) | (sv > certain_hi))
+                code = max(code, risky + risky * sure)
+                count += risky
+            flags[m, blk] = max(flags[m, blk], code)
+            row_unsafe += count
         unsafe += row_unsafe
     return unsafe
 
