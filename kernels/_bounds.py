@@ -20,7 +20,7 @@ from numba import prange
 
 from kernels._numba import ashr, kernel, shl
 
-__all__ = ["SAFE", "UNPROVEN", "CERTAIN", "fill_values", "level1", "level2"]
+__all__ = ["SAFE", "UNPROVEN", "CERTAIN", "abs_stats", "fill_values", "level1", "level2"]
 
 
 @kernel(parallel=True)
@@ -37,6 +37,32 @@ def fill_values(s, value_sh, values, counts, zero_counts):
         if zero_counts:
             for n in range(n_cols):
                 counts[m, n] = 0
+
+
+@kernel(parallel=True)
+def abs_stats(x, w):
+    """(max |x| and sum |x| per row of x, max |w| and sum |w| per column of w), int64 each."""
+    m_rows, k_len = x.shape
+    n_cols = w.shape[1]
+    xmax = np.zeros(m_rows, np.int64)
+    xl1 = np.zeros(m_rows, np.int64)
+    for m in prange(m_rows):
+        hi = np.int64(0)
+        tot = np.int64(0)
+        for k in range(k_len):
+            v = abs(np.int64(x[m, k]))
+            hi = max(hi, v)
+            tot += v
+        xmax[m] = hi
+        xl1[m] = tot
+    wmax = np.zeros(n_cols, np.int64)
+    wl1 = np.zeros(n_cols, np.int64)
+    for k in range(k_len):  # rows of w stream contiguously; columns accumulate side by side
+        for n in range(n_cols):
+            v = abs(np.int64(w[k, n]))
+            wmax[n] = max(wmax[n], v)
+            wl1[n] += v
+    return xmax, xl1, wmax, wl1
 
 
 SAFE, UNPROVEN, CERTAIN = 0, 1, 2  # flag of a (row, column block): the strongest of its outputs

@@ -59,13 +59,6 @@ def _balanced_block(n_cols: int, widest: int) -> int:
     return min(widest, -(-per // 32) * 32)
 
 
-def _row_col_stats(x: np.ndarray, w: np.ndarray):
-    ax = np.abs(x.astype(np.int16))
-    aw = np.abs(w.astype(np.int16))
-    return ax, aw, ax.max(axis=1).astype(np.int64), ax.sum(axis=1, dtype=np.int64), \
-        aw.max(axis=0).astype(np.int64), aw.sum(axis=0, dtype=np.int64)
-
-
 def matmul_numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool = True,
                  lanes: str | None = None) -> MatmulResult:
     """int_matmul on the CPU: same results as the reference, bit for bit.
@@ -100,7 +93,7 @@ def matmul_numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool = 
     dtype, kind, lo, hi, sh = _lane_plan(acc, max_product, reg.tile, lanes)
     block = _balanced_block(n_cols, _BLOCK[dtype])
     flags = np.zeros((m_rows, -(-n_cols // block)), dtype=np.uint8)
-    ax, aw, xmax, xl1, wmax, wl1 = _row_col_stats(x, w)
+    xmax, xl1, wmax, wl1 = _bounds.abs_stats(x, w)
     # One stage: an exact sum outside the register means some add overflowed, for sure.
     one_stage = reg.tile == k_len and reg.out_hi == UNBOUNDED
     certain = (reg.in_lo, reg.in_hi) if one_stage else (-UNBOUNDED, UNBOUNDED)
@@ -108,7 +101,9 @@ def matmul_numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool = 
                             overflows, flags)
     rows = np.flatnonzero((flags == _bounds.UNPROVEN).any(axis=1)) if unsafe else []
     if len(rows):
-        b_core, b_row, b_col, b_const = exact_matmul_parts(ax[rows], aw, (0, xo.max_abs), (0, wo.max_abs))
+        ax = np.abs(x[rows].astype(np.int16))
+        aw = np.abs(w.astype(np.int16))
+        b_core, b_row, b_col, b_const = exact_matmul_parts(ax, aw, (0, xo.max_abs), (0, wo.max_abs))
         _bounds.level2(s, b_core, b_row, b_col, b_const, rows, xmax, wmax, reg.tile, reg.in_lo, reg.in_hi,
                        reg.out_lo, reg.out_hi, block, flags)
         unsafe = int(np.count_nonzero(flags))
