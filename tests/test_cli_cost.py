@@ -125,3 +125,10 @@ def test_every_preset_prices():
     assert acc16.accumulate_pj < acc32.accumulate_pj  # npu has a 16-bit accumulator
     with pytest.raises(ValueError, match="repeated"):
         price_workload(work, ["w8a8", "w8a8"], ["npu"])
+
+
+def test_cost_of_a_vit_defaults_to_its_own_input_size():
+    pytest.importorskip("transformers")
+    result = CliRunner().invoke(main, ["cost", "--hw", "tiny", "--model", "dinov2-small", "--config", "w8a8"])
+    assert result.exit_code == 0, result.output
+    assert " 257 " in result.output and "TOTAL" in result.output

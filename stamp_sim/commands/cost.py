@@ -35,6 +35,13 @@ def _parse_shape(ctx, param, value):
     return s, k, n
 
 
+def _default_tokens(model: str) -> int | None:
+    """2048 tokens for a text model; None (the model's own input: 257 for a 224 px ViT-S/14) for a ViT."""
+    from stamp_sim.models import ModelKind, model_spec
+
+    return None if model_spec(model).kind is ModelKind.VIT else 2048
+
+
 def _workload(shape, model, tokens) -> pd.DataFrame:
     if shape is not None:
         if tokens is not None:
@@ -55,7 +62,7 @@ def _workload(shape, model, tokens) -> pd.DataFrame:
 @click.option("--config", "configs", multiple=True, default=("w4a4-stamp",), show_default=True,
               type=click.Choice(sorted(PRESETS)), help="Precision preset (repeatable).")
 @click.option("--tokens", type=click.IntRange(min=1), default=None,
-              help="Sequence length for --model (default 2048).")
+              help="Sequence length for --model (default 2048; a ViT: its input size).")
 @click.option("--phase", type=click.Choice(["prefill", "decode"]), default="prefill", show_default=True,
               help="prefill prices all tokens (STaMP applies); decode one token (it does not).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), default=None,
@@ -66,7 +73,7 @@ def cost(profile, shape, model, configs, tokens, phase, csv_path):
         raise click.UsageError("give exactly one of --shape s,K,N or --model NAME")
     with one_line_errors():
         prof = hw_models.load_profile(profile)
-        work = _workload(shape, model, 2048 if model is not None and tokens is None else tokens)
+        work = _workload(shape, model, _default_tokens(model) if model is not None and tokens is None else tokens)
         table = price_workload(work, [get_preset(c) for c in configs], [prof], [phase])
     table["latency_us"] = table["latency_s"] * 1e6
     if csv_path:
