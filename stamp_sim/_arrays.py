@@ -22,8 +22,17 @@ def like_input(t: torch.Tensor, was_numpy: bool):
     return t.detach().cpu().numpy() if was_numpy else t
 
 
-def check_finite(x: torch.Tensor, name: str) -> None:
-    """Raise ValueError when `x` holds NaN or Inf (quantizer scales would be meaningless)."""
-    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
-        bad = "NaN" if bool(torch.isnan(x).any()) else "Inf"
-        raise ValueError(f"{name} contains {bad}; allowed: finite values only")
+def check_finite(param: str, t: torch.Tensor) -> None:
+    """Raise ValueError if `t` holds NaN or Inf (scales and transforms would be meaningless)."""
+    # Fast path: a sum is finite only if every term is (NaN/Inf propagate), and it reads
+    # the data once without a mask; only a non-finite sum (real NaN/Inf, or overflow of
+    # huge finite values) pays for the exact elementwise check.
+    if not t.is_floating_point() or t.numel() == 0 or bool(torch.isfinite(t.sum())):
+        return
+    finite = torch.isfinite(t)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise ValueError(
+            f"{param} holds {bad} NaN/Inf value(s) (shape {tuple(t.shape)}); "
+            "allowed: finite values only"
+        )

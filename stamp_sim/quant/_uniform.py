@@ -123,7 +123,7 @@ def quantize(
         raise ValueError(f"granularity={granularity!r} is unknown; allowed: {allowed}") from None
     if not x.is_floating_point():
         raise ValueError(f"x has dtype {x.dtype}; allowed: floating-point tensors")
-    check_finite(x, "x")
+    check_finite("x", x)
     if not 0.0 < clip_ratio <= 1.0:
         raise ValueError(f"clip_ratio={clip_ratio!r} is out of range; allowed: (0, 1]")
     shape = x.shape

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import torch
+from stamp_sim._arrays import check_finite  # one NaN/Inf check for the whole toolkit
 
 __all__ = ["NotFittedError", "check_choice", "check_int", "check_finite"]
 
@@ -32,17 +32,3 @@ def check_int(param: str, value: object, low: int, high: int | None = None) -> i
     return value  # type: ignore[return-value]
 
 
-def check_finite(param: str, t: torch.Tensor) -> None:
-    """Raise ValueError if `t` holds NaN or Inf: a transform would smear them over every row."""
-    # Fast path: a sum is finite only if every term is (NaN/Inf propagate), and it reads
-    # the data once without a mask; only a non-finite sum (real NaN/Inf, or overflow of
-    # huge finite values) pays for the exact elementwise check.
-    if t.numel() == 0 or bool(torch.isfinite(t.sum())):
-        return
-    finite = torch.isfinite(t)
-    if not bool(finite.all()):
-        bad = int((~finite).sum())
-        raise ValueError(
-            f"{param} holds {bad} NaN/Inf value(s) (shape {tuple(t.shape)}); "
-            "allowed: finite values only"
-        )
