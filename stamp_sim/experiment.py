@@ -29,7 +29,7 @@ from stamp_sim.costing import layer_precision
 from stamp_sim.evaluation import EvalData, accuracy, model_outputs, prepare_data, run_calibration
 from stamp_sim.models import LoadedModel, ModelKind, load_model, workload
 from stamp_sim.nn import calibration, layer_stats, quantize_model, restore_model
-from stamp_sim.nn.integer import EXACT, integer_forward
+from stamp_sim.nn.integer import EXACT, integer_forward, supports_integer
 from stamp_sim.nn.linear import LayerStats
 from stamp_sim.quant import row_energy
 from stamp_sim.report import append_rows_atomic, new_run_dir, write_csv_atomic, write_json_atomic, write_report
@@ -123,8 +123,7 @@ def _sample_layers(names: list[str], count: int) -> list[str]:
 
 def _integer_check(layers: dict, data: EvalData, model, kind, device: str, count: int) -> dict:
     """Overflow rate with the config's accumulator, and integer (exact) vs fake-quant error."""
-    integer = [n for n, m in layers.items() if m.config.w_bits is not None and m.config.a_bits is not None
-               and max(m.config.w_bits, m.config.a_bits, m.config.a_high_bits) <= 8]
+    integer = [n for n, m in layers.items() if supports_integer(m.config)]
     sample = _sample_layers(integer, count)
     if not sample:
         return {"overflow_rate": float("nan"), "int_max_rel_err": float("nan"), "int_layers": 0}

@@ -21,9 +21,20 @@ import torch
 
 from kernels import AccumulatorSpec, int_matmul
 
-__all__ = ["integer_forward", "integer_weight"]
+__all__ = ["integer_forward", "integer_weight", "supports_integer"]
 
 EXACT = AccumulatorSpec(bits=64, mode="exact")
+
+
+def supports_integer(cfg) -> bool:
+    """Whether a PrecisionConfig can run on the integer path: integer weights and activations
+    of 2..8 bits (the widths int_matmul simulates), symmetric, per channel / per token."""
+    return (
+        cfg.w_bits is not None and cfg.a_bits is not None
+        and max(cfg.w_bits, cfg.a_bits, cfg.a_high_bits) <= 8
+        and cfg.w_granularity == "per-channel" and cfg.w_symmetric
+        and cfg.a_granularity == "per-token" and cfg.a_symmetric
+    )
 
 
 def integer_weight(layer) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ Two execution paths behind one module:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -47,7 +47,6 @@ class LayerStats:
     additions: int = 0
     bits_sum: float = 0.0
     rows: int = 0
-    extra: dict = field(default_factory=dict)
 
     @property
     def sqnr_db(self) -> float:
