@@ -20,23 +20,37 @@ from numba import prange
 
 from kernels._numba import ashr, kernel, shl
 
-__all__ = ["SAFE", "UNPROVEN", "CERTAIN", "abs_stats", "fill_values", "level1", "level2"]
+__all__ = ["SAFE", "UNPROVEN", "UNPROVABLE", "abs_stats", "fill_values", "level1", "level2", "zero_safe_blocks"]
+
+
+SAFE, UNPROVEN, UNPROVABLE = 0, 1, 2  # flag of a (row, column block): the strongest of its outputs
+UNBOUNDED_STAT = 1 << 62  # a quotient no column statistic exceeds
 
 
 @kernel(parallel=True)
-def fill_values(s, value_sh, values, counts, zero_counts):
-    """values = s widened to int64, sign-extended from (64 - value_sh) bits when value_sh > 0;
-    counts = 0 too when zero_counts (fused here: one parallel pass instead of a serial memset)."""
+def fill_values(s, value_sh, values):
+    """values = s widened to int64, sign-extended from (64 - value_sh) bits when value_sh > 0."""
     n_cols = s.shape[1]
     for m in prange(s.shape[0]):
+        s_row = s[m]
+        v_row = values[m]
         for n in range(n_cols):
-            v = np.int64(s[m, n])
+            v = np.int64(s_row[n])
             if value_sh > 0:
                 v = ashr(shl(v, value_sh), value_sh)
-            values[m, n] = v
-        if zero_counts:
-            for n in range(n_cols):
-                counts[m, n] = 0
+            v_row[n] = v
+
+
+@kernel(parallel=True)
+def zero_safe_blocks(flags, block, counts):
+    """counts[m, block columns] = 0 wherever flags[m, blk] is SAFE (the scan writes the rest)."""
+    n_cols = counts.shape[1]
+    for m in prange(flags.shape[0]):
+        for blk in range(flags.shape[1]):
+            if flags[m, blk] == SAFE:
+                c_b = counts[m, blk * block : min((blk + 1) * block, n_cols)]
+                for j in range(c_b.shape[0]):
+                    c_b[j] = 0
 
 
 @kernel(parallel=True)
@@ -65,43 +79,68 @@ def abs_stats(x, w):
     return xmax, xl1, wmax, wl1
 
 
-SAFE, UNPROVEN, CERTAIN = 0, 1, 2  # flag of a (row, column block): the strongest of its outputs
-
 
 @kernel(parallel=True)
-def level1(s, xmax, xl1, wmax, wl1, tile, in_hi, out_hi, certain_lo, certain_hi, block, values, counts, flags):
-    """values = s (int64) and counts = 0 everywhere (the scan overwrites its blocks);
-    flags[m, n // block] raised to UNPROVEN / CERTAIN per output.
+def level1(s, xmax, xl1, wmax, wl1, tile, in_lo, in_hi, out_hi, certain_lo, certain_hi, block, values, flags):
+    """flags[m, n // block] = the strongest flag of the block's outputs (SAFE, UNPROVEN or
+    UNPROVABLE); values = s (int64) in every block that is not UNPROVABLE (those are scanned,
+    which writes them).
 
     xmax, xl1 : per row of x, max |x| and sum |x| (int64); wmax, wl1 : per column of w.
-    tile : inner tile length; in_hi, out_hi : largest magnitude the inner / outer register can
-    take for sure (2^(P-1) - 1). certain_lo / certain_hi : an exact sum outside them overflows
-    for sure (one stage: the register range), so no bound can help that block.
-    Returns the number of outputs not proven safe.
+    tile : inner tile length; in_lo, in_hi : the inner register range; out_hi : largest
+    magnitude the outer register can take (2^(P-1) - 1). certain_lo / certain_hi : an exact sum
+    outside them overflows for sure. An output is UNPROVABLE when level 2 cannot prove it: it
+    overflows for sure, or its inner register needs the Pos/Neg bound while S alone is outside
+    the register (Pos >= S and Neg >= -S). Returns the number of outputs not proven safe.
     """
     n_cols = s.shape[1]
     n_blocks = flags.shape[1]
     unsafe = 0
     for m in prange(s.shape[0]):
         row_unsafe = 0
+        # The bounds are products of a row statistic and a column one; comparing the column
+        # statistic with a per-row quotient instead (a * b > c <=> b > c // a for a > 0, b, c >= 0)
+        # keeps 64-bit multiplies, which do not vectorize well, out of the loop.
         xm = xmax[m]
         xl = xl1[m]
+        big = np.int64(UNBOUNDED_STAT)
+        if xm == 0:
+            all_in = big  # an all-zero row: every sum is 0
+            one_in = big
+            tile_in = big
+            all_out = big
+            one_out = big
+        else:
+            all_in = in_hi // xl  # wmax > all_in  <=>  ||x_m||_1 * wmax > in_hi
+            one_in = in_hi // xm  # wl1 > one_in   <=>  max|x_m| * ||w_n||_1 > in_hi
+            tile_in = in_hi // (tile * xm)
+            all_out = out_hi // xl
+            one_out = out_hi // xm
         for blk in range(n_blocks):
-            # Branch-free over a block (so it vectorizes): 1 = unproven, 2 = certain overflow.
+            n0 = blk * block
+            n1 = min(n0 + block, n_cols)
+            # Slices, so the indices are provably non-negative (no wrap-around checks), and
+            # branch-free, so the loop vectorizes.
+            s_b = s[m, n0:n1]
+            wm_b = wmax[n0:n1]
+            wl_b = wl1[n0:n1]
             code = 0
             count = 0
-            for n in range(blk * block, min((blk + 1) * block, n_cols)):
-                sv = np.int64(s[m, n])
-                values[m, n] = sv
-                counts[m, n] = 0
-                b_all = min(xl * wmax[n], xm * wl1[n])
-                b_tile = min(b_all, tile * xm * wmax[n])
-                risky = np.int64((b_tile > in_hi) | (b_all > out_hi))
-                sure = np.int64((sv < certain_lo) | (sv > certain_hi))
-                code = max(code, risky + risky * sure)
+            for j in range(s_b.shape[0]):
+                sv = np.int64(s_b[j])
+                wm = wm_b[j]
+                wl = wl_b[j]
+                tile_risky = wm > tile_in
+                risky = np.int64(((wm > all_in) & (wl > one_in) & tile_risky) | ((wm > all_out) & (wl > one_out)))
+                beyond = np.int64((sv < certain_lo) | (sv > certain_hi) | (tile_risky & ((sv < in_lo) | (sv > in_hi))))
+                code = max(code, risky + risky * beyond)
                 count += risky
-            flags[m, blk] = max(flags[m, blk], code)
+            flags[m, blk] = code
             row_unsafe += count
+            if code != UNPROVABLE:
+                v_b = values[m, n0:n1]
+                for j in range(s_b.shape[0]):
+                    v_b[j] = np.int64(s_b[j])
         unsafe += row_unsafe
     return unsafe
 
@@ -119,19 +158,27 @@ def level2(s, b_core, b_row, b_col, b_const, rows, xmax, wmax, tile, in_lo, in_h
     for i in prange(rows.shape[0]):
         m = rows[i]
         row_unsafe = 0
+        tile_in = in_hi // (tile * xmax[m]) if xmax[m] > 0 else np.int64(UNBOUNDED_STAT)
         for blk in range(flags.shape[1]):
             if flags[m, blk] != UNPROVEN:
                 continue
-            flags[m, blk] = SAFE
-            for n in range(blk * block, min((blk + 1) * block, n_cols)):
-                sv = np.int64(s[m, n])
-                bv = np.int64(b_core[i, n]) + b_row[i] + b_col[n] + b_const
+            n0 = blk * block
+            n1 = min(n0 + block, n_cols)
+            s_b = s[m, n0:n1]  # slices: see level1
+            b_b = b_core[i, n0:n1]
+            col_b = b_col[n0:n1]
+            wm_b = wmax[n0:n1]
+            base = b_row[i] + b_const
+            count = 0
+            for j in range(s_b.shape[0]):  # branch-free, so it vectorizes
+                sv = np.int64(s_b[j])
+                bv = np.int64(b_b[j]) + col_b[j] + base
                 pos = (bv + sv) >> 1
                 neg = (bv - sv) >> 1
-                inner_ok = (pos <= in_hi and neg <= -in_lo) or tile * xmax[m] * wmax[n] <= in_hi
-                outer_ok = pos <= out_hi and neg <= -out_lo
-                if not (inner_ok and outer_ok):
-                    flags[m, blk] = UNPROVEN
-                    row_unsafe += 1
+                inner_ok = ((pos <= in_hi) & (neg <= -in_lo)) | (wm_b[j] <= tile_in)
+                outer_ok = (pos <= out_hi) & (neg <= -out_lo)
+                count += 1 - np.int64(inner_ok & outer_ok)
+            flags[m, blk] = UNPROVEN if count else SAFE
+            row_unsafe += count
         unsafe += row_unsafe
     return unsafe

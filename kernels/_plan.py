@@ -27,6 +27,8 @@ class Registers:
 
 
 def registers(acc: AccumulatorSpec, k_len: int) -> Registers:
+    """The registers `acc` uses on a K of k_len (an outer register that provably never
+    overflows on this K is reported as exact)."""
     tile = k_len if acc.tile is None else min(acc.tile, k_len)
     if acc.mode is AccMode.EXACT:
         in_lo, in_hi = -UNBOUNDED, UNBOUNDED
@@ -36,6 +38,12 @@ def registers(acc: AccumulatorSpec, k_len: int) -> Registers:
     if acc.tile is None or acc.outer_bits is None or outer_mode is AccMode.EXACT:
         return Registers(tile, in_lo, in_hi, -UNBOUNDED, UNBOUNDED, OUTER_EXACT, 64)
     out_lo, out_hi = int_range(acc.outer_bits, True)
+    n_tiles = -(-k_len // tile) if tile else 0
+    if in_hi < UNBOUNDED and n_tiles * in_lo >= out_lo and n_tiles * in_hi <= out_hi:
+        # The outer register adds n_tiles inner values, each inside the inner range: no partial
+        # sum can leave the outer range (int16 tiles into int32 for K < 2^16 * T), so it acts
+        # as an exact register and the scans skip its per-tile checks.
+        return Registers(tile, in_lo, in_hi, -UNBOUNDED, UNBOUNDED, OUTER_EXACT, 64)
     kind = OUTER_SAT if outer_mode is AccMode.SATURATE else OUTER_WRAP
     return Registers(tile, in_lo, in_hi, out_lo, out_hi, kind, acc.outer_bits)
 

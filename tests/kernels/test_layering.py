@@ -20,7 +20,7 @@ def _imports(path: Path):
 
 def test_kernels_imports_only_numpy_numba_and_itself():
     allowed = {"kernels", "numpy", "numba", "llvmlite", "__future__", "dataclasses", "enum", "functools", "math",
-               "os", "typing"}
+               "mmap", "os", "threading", "typing"}
     for path in sorted(ROOT.glob("*.py")):
         extra = set(_imports(path)) - allowed - ({"torch"} if path.name in TORCH_ALLOWED else set())
         assert not extra, f"{path.name} imports {sorted(extra)}"

@@ -76,6 +76,17 @@ def test_wider_scan_lanes_equal_reference(case, lanes):
     _assert_same(ref, got, f"numba lanes={lanes}")
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_scan_without_level2_equals_reference(case):
+    """Whatever level 1 leaves open, scanned without the level-2 GEMM: the same bits (so a
+    block level 2 proves and one it leaves to the scan agree)."""
+    x, w, spec, x_bits, w_bits = case
+    xo, wo = check_operands(x, w, x_bits, w_bits)
+    _assert_same(int_matmul(x, w, spec, "reference", x_bits, w_bits), matmul_numba(xo, wo, spec, level2=False),
+                 "numba level2=False")
+
+
 @pytest.mark.parametrize("mode", ["wrap", "saturate"])
 def test_lane_counters_flush_past_int16(mode):
     """More than 32767 overflows in one int16 lane: the narrow counters must be flushed."""
