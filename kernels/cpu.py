@@ -115,11 +115,12 @@ def matmul_numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool = 
         return MatmulResult(values, lazy_zeros((m_rows, n_cols)) if counts else None)
     overflows = np.empty((m_rows, n_cols), dtype=np.int64)
     _bounds.zero_safe_blocks(flags, block, overflows)
-    # Tasks ordered by column block, then row: consecutive tasks reuse the same block of w.
+    # Tasks ordered by column block, then row (two rows per task): consecutive tasks reuse the
+    # same block of w.
     blk, task_m = np.nonzero(flags.T)  # UNPROVEN and UNPROVABLE blocks alike
     _scan.scan_tasks(
         np.ascontiguousarray(x, dtype=dtype), _scan.blocked(w.astype(dtype, copy=False), block), n_cols,
-        task_m.astype(np.int64), blk.astype(np.int64), reg.tile, kind, dtype(lo), dtype(hi), dtype(sh),
+        *_scan.pair_tasks(task_m, blk), reg.tile, kind, dtype(lo), dtype(hi), dtype(sh),
         reg.outer_kind, np.int64(reg.out_lo), np.int64(reg.out_hi), np.int64(64 - reg.outer_bits), values,
         overflows,
     )

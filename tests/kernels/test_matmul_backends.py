@@ -90,7 +90,8 @@ def test_scan_without_level2_equals_reference(case):
 @pytest.mark.parametrize("mode", ["wrap", "saturate"])
 def test_lane_counters_flush_past_int16(mode):
     """More than 32767 overflows in one int16 lane: the narrow counters must be flushed."""
-    x = np.ones((1, 40_000), dtype=np.int8)
+    x = np.ones((3, 40_000), dtype=np.int8)  # rows 0 and 1 are scanned as a pair, row 2 alone
+    x[1, ::3] = -1
     w = np.full((40_000, 2), 127, dtype=np.int8)
     w[::7, 1] = -128
     spec = AccumulatorSpec(2, mode)  # range [-2, 1]: almost every add of +-127 overflows
@@ -135,3 +136,15 @@ def test_cuda_backend_equals_reference():
         ref = int_matmul(x, w, spec, "reference")
         xt, wt = torch.from_numpy(x).cuda(), torch.from_numpy(w).cuda()
         _assert_same(ref, int_matmul(xt, wt, spec, "auto"), "torch on cuda")
+
+
+def test_scan_tasks_pair_rows_within_a_block():
+    from kernels._scan import pair_tasks
+
+    task_m = np.array([0, 3, 4, 1, 2, 5, 7])
+    task_blk = np.array([0, 0, 0, 1, 1, 1, 1])
+    a, b, blk = pair_tasks(task_m, task_blk)
+    assert a.tolist() == [0, 4, 1, 5]
+    assert b.tolist() == [3, -1, 2, 7]
+    assert blk.tolist() == [0, 0, 1, 1]
+    assert [len(v) for v in pair_tasks(task_m[:0], task_blk[:0])] == [0, 0, 0]
