@@ -210,53 +210,55 @@ _pair_wrap_narrow = _pair[WRAP_NARROW]
 _pair_exact = _pair[EXACT]
 
 
-@kernel()
-def _chunk_rows(kind, pair, xa, xb, wt, k0, k1, nb, acc, cnt, lo, hi, sh):
-    """Products k0..k1-1 of row xa (and xb when pair) into acc[0] (acc[1]), counters cnt[0] (cnt[1])."""
+@kernel(inline="always")
+def _chunk_rows(kind, pair, xa, xb, wt, k0, k1, nb, acc_a, cnt_a, acc_b, cnt_b, lo, hi, sh):
+    """Products k0..k1-1 of row xa (and xb when pair) into acc_a (acc_b), counters cnt_a (cnt_b)."""
     if pair:
         if kind == SAT_FULL:
-            _pair_sat_full(xa, xb, wt, k0, k1, nb, acc[0], cnt[0], acc[1], cnt[1], lo, hi, sh)
+            _pair_sat_full(xa, xb, wt, k0, k1, nb, acc_a, cnt_a, acc_b, cnt_b, lo, hi, sh)
         elif kind == SAT_NARROW:
-            _pair_sat_narrow(xa, xb, wt, k0, k1, nb, acc[0], cnt[0], acc[1], cnt[1], lo, hi, sh)
+            _pair_sat_narrow(xa, xb, wt, k0, k1, nb, acc_a, cnt_a, acc_b, cnt_b, lo, hi, sh)
         elif kind == WRAP_FULL:
-            _pair_wrap_full(xa, xb, wt, k0, k1, nb, acc[0], cnt[0], acc[1], cnt[1], lo, hi, sh)
+            _pair_wrap_full(xa, xb, wt, k0, k1, nb, acc_a, cnt_a, acc_b, cnt_b, lo, hi, sh)
         elif kind == WRAP_NARROW:
-            _pair_wrap_narrow(xa, xb, wt, k0, k1, nb, acc[0], cnt[0], acc[1], cnt[1], lo, hi, sh)
+            _pair_wrap_narrow(xa, xb, wt, k0, k1, nb, acc_a, cnt_a, acc_b, cnt_b, lo, hi, sh)
         else:
-            _pair_exact(xa, xb, wt, k0, k1, nb, acc[0], cnt[0], acc[1], cnt[1], lo, hi, sh)
+            _pair_exact(xa, xb, wt, k0, k1, nb, acc_a, cnt_a, acc_b, cnt_b, lo, hi, sh)
     elif kind == SAT_FULL:
-        _chunk_sat_full(xa, wt, k0, k1, nb, acc[0], cnt[0], lo, hi, sh)
+        _chunk_sat_full(xa, wt, k0, k1, nb, acc_a, cnt_a, lo, hi, sh)
     elif kind == SAT_NARROW:
-        _chunk_sat_narrow(xa, wt, k0, k1, nb, acc[0], cnt[0], lo, hi, sh)
+        _chunk_sat_narrow(xa, wt, k0, k1, nb, acc_a, cnt_a, lo, hi, sh)
     elif kind == WRAP_FULL:
-        _chunk_wrap_full(xa, wt, k0, k1, nb, acc[0], cnt[0], lo, hi, sh)
+        _chunk_wrap_full(xa, wt, k0, k1, nb, acc_a, cnt_a, lo, hi, sh)
     elif kind == WRAP_NARROW:
-        _chunk_wrap_narrow(xa, wt, k0, k1, nb, acc[0], cnt[0], lo, hi, sh)
+        _chunk_wrap_narrow(xa, wt, k0, k1, nb, acc_a, cnt_a, lo, hi, sh)
     else:
-        _chunk_exact(xa, wt, k0, k1, nb, acc[0], cnt[0], lo, hi, sh)
+        _chunk_exact(xa, wt, k0, k1, nb, acc_a, cnt_a, lo, hi, sh)
 
 
-@kernel()
-def _scan_range(kind, pair, xa, xb, wt, k0, k1, nb, acc, cnt, total, since_flush, lo, hi, sh):
-    """Products k0..k1-1 into acc[:, :nb] (wt: the task's block of w; rows xa, and xb when pair);
-    the narrow lane counters cnt are flushed into total (int64) every _COUNT_CHUNK k steps.
+@kernel(inline="always")
+def _scan_range(kind, pair, xa, xb, wt, k0, k1, nb, acc_a, cnt_a, total_a, acc_b, cnt_b, total_b, since_flush, lo,
+                hi, sh):
+    """Products k0..k1-1 into acc_a[:nb] (and acc_b when pair; wt: the task's block of w); the
+    narrow lane counters are flushed into total_a / total_b (int64) every _COUNT_CHUNK k steps.
     Returns the steps counted since the last flush."""
     c0 = k0
     while c0 < k1:
         c1 = min(k1, c0 + _COUNT_CHUNK - since_flush)
-        _chunk_rows(kind, pair, xa, xb, wt, c0, c1, nb, acc, cnt, lo, hi, sh)
+        _chunk_rows(kind, pair, xa, xb, wt, c0, c1, nb, acc_a, cnt_a, acc_b, cnt_b, lo, hi, sh)
         since_flush += c1 - c0
         if since_flush == _COUNT_CHUNK:
-            for r in range(acc.shape[0]):
-                for j in range(nb):
-                    total[r, j] += cnt[r, j]
-                    cnt[r, j] = 0
+            for j in range(nb):
+                total_a[j] += cnt_a[j]
+                cnt_a[j] = 0
+                total_b[j] += cnt_b[j]
+                cnt_b[j] = 0
             since_flush = 0
         c0 = c1
     return since_flush
 
 
-@kernel()
+@kernel(inline="always")
 def _end_tile(outer_kind, outer_lo, outer_hi, outer_sh, nb, acc, outer, total):
     """Add the inner register acc into the outer one (counting its overflows) and restart it at
     0; one loop per outer kind, so each vectorizes."""
@@ -272,9 +274,9 @@ def _end_tile(outer_kind, outer_lo, outer_hi, outer_sh, nb, acc, outer, total):
             r = ashr(shl(true, outer_sh), outer_sh)
             total[j] += np.int64(r != true)
             outer[j] = r
-    else:
+    else:  # exact outer register, in int32 lanes when that provably holds it (see scan_tasks)
         for j in range(nb):
-            outer[j] += np.int64(acc[j])
+            outer[j] = add_wrap(outer[j], outer.dtype.type(acc[j]))
     acc[:] = 0
 
 
@@ -309,43 +311,50 @@ def pair_tasks(task_m: np.ndarray, task_blk: np.ndarray) -> tuple[np.ndarray, np
 
 @kernel(parallel=True)
 def scan_tasks(x, wb, n_cols, task_a, task_b, task_blk, tile, kind, lo, hi, sh, outer_kind, outer_lo, outer_hi,
-               outer_sh, values, counts):
+               outer_sh, outer_lanes, values, counts):
     """Scan every task (rows task_a[t] and task_b[t] (-1: none), column block task_blk[t]) and
     write values/counts.
 
     x : (M x K) in the lane type; wb : w in the lane type, blocked (see `blocked`); n_cols : N.
     lo, hi, sh : lane-typed inner register limits and the shift (L - P) used by WRAP_NARROW.
     tile : inner tile length in k (K for one stage). outer_kind / outer_lo / outer_hi /
-    outer_sh : the int64 outer register. values, counts : int64 (M x N) outputs, written only
-    inside the tasks' blocks.
+    outer_sh : the outer register; outer_lanes : an empty array of its lane type, int64 or, for
+    an exact outer register that int32 provably holds, int32 (half the work per tile end).
+    values, counts : int64 (M x N) outputs, written only inside the tasks' blocks.
     """
     k_len = x.shape[1]
     block = wb.shape[2]
     for t in prange(task_a.shape[0]):
         pair = task_b[t] >= 0
-        rows = 2 if pair else 1
         n0 = task_blk[t] * block
         nb = min(block, n_cols - n0)
         wt = wb[task_blk[t]]
-        acc = np.zeros((2, block), x.dtype)
-        cnt = np.zeros((2, block), x.dtype)  # lane counters, as narrow as the lanes
-        outer = np.zeros((2, block), np.int64)
-        total = np.zeros((2, block), np.int64)
+        acc_a = np.zeros(block, x.dtype)
+        acc_b = np.zeros(block, x.dtype)
+        cnt_a = np.zeros(block, x.dtype)  # lane counters, as narrow as the lanes
+        cnt_b = np.zeros(block, x.dtype)
+        outer_a = np.zeros(block, outer_lanes.dtype)
+        outer_b = np.zeros(block, outer_lanes.dtype)
+        total_a = np.zeros(block, np.int64)
+        total_b = np.zeros(block, np.int64)
         xa = x[task_a[t]]
         xb = x[task_b[t]] if pair else xa
         since_flush = 0
         for t0 in range(0, k_len, tile):
-            since_flush = _scan_range(kind, pair, xa, xb, wt, t0, min(t0 + tile, k_len), nb, acc, cnt, total,
-                                      since_flush, lo, hi, sh)
-            for r in range(rows):
-                _end_tile(outer_kind, outer_lo, outer_hi, outer_sh, nb, acc[r], outer[r], total[r])
-        for r in range(rows):
-            m = task_a[t] if r == 0 else task_b[t]
-            v_row = values[m, n0 : n0 + nb]
-            c_row = counts[m, n0 : n0 + nb]
-            o_r = outer[r]
-            t_r = total[r]
-            c_r = cnt[r]
-            for j in range(nb):
-                v_row[j] = o_r[j]
-                c_row[j] = t_r[j] + c_r[j]
+            since_flush = _scan_range(kind, pair, xa, xb, wt, t0, min(t0 + tile, k_len), nb, acc_a, cnt_a, total_a,
+                                      acc_b, cnt_b, total_b, since_flush, lo, hi, sh)
+            _end_tile(outer_kind, outer_lo, outer_hi, outer_sh, nb, acc_a, outer_a, total_a)
+            if pair:
+                _end_tile(outer_kind, outer_lo, outer_hi, outer_sh, nb, acc_b, outer_b, total_b)
+        _write_row(values, counts, task_a[t], n0, nb, outer_a, total_a, cnt_a)
+        if pair:
+            _write_row(values, counts, task_b[t], n0, nb, outer_b, total_b, cnt_b)
+
+
+@kernel()
+def _write_row(values, counts, m, n0, nb, outer, total, cnt):
+    v_row = values[m, n0 : n0 + nb]
+    c_row = counts[m, n0 : n0 + nb]
+    for j in range(nb):
+        v_row[j] = np.int64(outer[j])
+        c_row[j] = total[j] + cnt[j]

@@ -16,7 +16,7 @@ from kernels import _bounds, _scan
 from kernels._alloc import lazy_zeros
 from kernels._checks import Operand, int_range
 from kernels._intgemm import exact_matmul, exact_matmul_parts, scratch_int32
-from kernels._plan import UNBOUNDED, registers, values_only_wrap_bits
+from kernels._plan import OUTER_EXACT, UNBOUNDED, registers, values_only_wrap_bits
 from kernels.result import MatmulResult
 from kernels.spec import AccMode, AccumulatorSpec
 
@@ -115,13 +115,15 @@ def matmul_numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool = 
         return MatmulResult(values, lazy_zeros((m_rows, n_cols)) if counts else None)
     overflows = np.empty((m_rows, n_cols), dtype=np.int64)
     _bounds.zero_safe_blocks(flags, block, overflows)
+    # An exact outer register sums n_tiles inner values: int32 lanes hold it when those fit.
+    outer32 = reg.outer_kind == OUTER_EXACT and n_tiles * max(-reg.in_lo, reg.in_hi) < (1 << 31)
     # Tasks ordered by column block, then row (two rows per task): consecutive tasks reuse the
     # same block of w.
     blk, task_m = np.nonzero(flags.T)  # UNPROVEN and UNPROVABLE blocks alike
     _scan.scan_tasks(
         np.ascontiguousarray(x, dtype=dtype), _scan.blocked(w.astype(dtype, copy=False), block), n_cols,
         *_scan.pair_tasks(task_m, blk), reg.tile, kind, dtype(lo), dtype(hi), dtype(sh),
-        reg.outer_kind, np.int64(reg.out_lo), np.int64(reg.out_hi), np.int64(64 - reg.outer_bits), values,
-        overflows,
+        reg.outer_kind, np.int64(reg.out_lo), np.int64(reg.out_hi), np.int64(64 - reg.outer_bits),
+        np.empty(0, np.int32 if outer32 else np.int64), values, overflows,
     )
     return MatmulResult(values, overflows if counts else None)
