@@ -83,8 +83,8 @@ def abs_stats(x, w):
 @kernel(parallel=True)
 def level1(s, xmax, xl1, wmax, wl1, tile, in_lo, in_hi, out_hi, certain_lo, certain_hi, block, values, flags):
     """flags[m, n // block] = the strongest flag of the block's outputs (SAFE, UNPROVEN or
-    UNPROVABLE); values = s (int64) in every block that is not UNPROVABLE (those are scanned,
-    which writes them).
+    UNPROVABLE); values = s (int64) in every SAFE block (level 2 writes the blocks it proves,
+    the scan the others).
 
     xmax, xl1 : per row of x, max |x| and sum |x| (int64); wmax, wl1 : per column of w.
     tile : inner tile length; in_lo, in_hi : the inner register range; out_hi : largest
@@ -137,7 +137,7 @@ def level1(s, xmax, xl1, wmax, wl1, tile, in_lo, in_hi, out_hi, certain_lo, cert
                 count += risky
             flags[m, blk] = code
             row_unsafe += count
-            if code != UNPROVABLE:
+            if code == SAFE:
                 v_b = values[m, n0:n1]
                 for j in range(s_b.shape[0]):
                     v_b[j] = np.int64(s_b[j])
@@ -146,8 +146,10 @@ def level1(s, xmax, xl1, wmax, wl1, tile, in_lo, in_hi, out_hi, certain_lo, cert
 
 
 @kernel(parallel=True)
-def level2(s, b_core, b_row, b_col, b_const, rows, xmax, wmax, tile, in_lo, in_hi, out_lo, out_hi, block, flags):
-    """Re-decide the UNPROVEN blocks of rows `rows` with B = |x| @ |w| (rows only).
+def level2(s, b_core, b_row, b_col, b_const, rows, xmax, wmax, tile, in_lo, in_hi, out_lo, out_hi, block, flags,
+           values):
+    """Re-decide the UNPROVEN blocks of rows `rows` with B = |x| @ |w| (rows only); values = s
+    (int64) in the blocks it proves SAFE.
 
     B[i, n] = b_core[i, n] + b_row[i] + b_col[n] + b_const (see exact_matmul_parts).
     in_lo/in_hi, out_lo/out_hi : the inner / outer register ranges. Returns outputs still unsafe
@@ -178,7 +180,11 @@ def level2(s, b_core, b_row, b_col, b_const, rows, xmax, wmax, tile, in_lo, in_h
                 inner_ok = ((pos <= in_hi) & (neg <= -in_lo)) | (wm_b[j] <= tile_in)
                 outer_ok = (pos <= out_hi) & (neg <= -out_lo)
                 count += 1 - np.int64(inner_ok & outer_ok)
-            flags[m, blk] = UNPROVEN if count else SAFE
             row_unsafe += count
+            if count == 0:
+                flags[m, blk] = SAFE
+                v_b = values[m, n0:n1]
+                for j in range(s_b.shape[0]):
+                    v_b[j] = np.int64(s_b[j])
         unsafe += row_unsafe
     return unsafe

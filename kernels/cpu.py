@@ -109,7 +109,7 @@ def matmul_numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool = 
         aw = np.abs(w.astype(np.int16))
         b_core, b_row, b_col, b_const = exact_matmul_parts(ax, aw, (0, xo.max_abs), (0, wo.max_abs))
         _bounds.level2(s, b_core, b_row, b_col, b_const, rows, xmax, wmax, reg.tile, reg.in_lo, reg.in_hi,
-                       reg.out_lo, reg.out_hi, block, flags)
+                       reg.out_lo, reg.out_hi, block, flags, values)
         unsafe = int(np.count_nonzero(flags))
     if not unsafe:
         return MatmulResult(values, lazy_zeros((m_rows, n_cols)) if counts else None)
