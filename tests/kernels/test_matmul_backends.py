@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kernels import AccMode, AccumulatorSpec, int_matmul
+from kernels import AccMode, AccumulatorSpec, MatmulResult, int_matmul
 from kernels._checks import check_operands
 from kernels.cpu import matmul_numba
 from tests.kernels.conftest import random_operand
@@ -85,6 +85,39 @@ def test_scan_without_level2_equals_reference(case):
     xo, wo = check_operands(x, w, x_bits, w_bits)
     _assert_same(int_matmul(x, w, spec, "reference", x_bits, w_bits), matmul_numba(xo, wo, spec, level2=False),
                  "numba level2=False")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_scan_of_everything_equals_reference(case):
+    """No S and no bounds: every output scanned (the path for layers where nearly all overflow)."""
+    x, w, spec, x_bits, w_bits = case
+    xo, wo = check_operands(x, w, x_bits, w_bits)
+    _assert_same(int_matmul(x, w, spec, "reference", x_bits, w_bits), matmul_numba(xo, wo, spec, proofs=False),
+                 "numba proofs=False")
+
+
+def test_proofs_are_skipped_only_where_nearly_everything_overflows():
+    from kernels import _bounds
+    from kernels._plan import registers
+    from kernels.cpu import proofs_pay
+
+    rng = np.random.default_rng(0)
+    spec = AccumulatorSpec(16, "saturate")
+    all_max = (np.full((600, 256), 127, np.int8), np.full((256, 96), 127, np.int8))
+    small = (rng.integers(-7, 8, (600, 256)).astype(np.int8), rng.integers(-7, 8, (256, 96)).astype(np.int8))
+    decided = {}
+    for name, (x, w) in {"all_max": all_max, "small": small}.items():
+        xo, wo = check_operands(x, w, None, None)
+        stats = _bounds.abs_stats(x, w)
+        decided[name] = proofs_pay(x, w, xo, wo, stats, registers(spec, 256), 96, np.int16)
+        if name == "small":
+            ref = int_matmul(x, w, spec, "reference")
+        else:  # 127 * 127 twice fits int16, the third product clamps and so does every later one
+            ref = MatmulResult(np.full((600, 96), 32767, np.int64), np.full((600, 96), 256 - 2, np.int64))
+        for proofs in (None, True, False):
+            _assert_same(ref, matmul_numba(xo, wo, spec, proofs=proofs), f"{name} proofs={proofs}")
+    assert decided == {"all_max": False, "small": True}
 
 
 @pytest.mark.parametrize("mode", ["wrap", "saturate"])
