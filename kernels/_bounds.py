@@ -10,7 +10,9 @@ Every partial sum of products lies within +-sum_k |x_k w_k| =: +-B. Cheapest bou
            [-Neg, Pos].
 An output is safe when the inner register (one tile) and the outer register (prefix sums at tile
 boundaries) provably stay in range; its value is then S and its overflow count 0. Flags mark the
-blocks of columns that still need a scan.
+blocks of columns that still need a scan, and those level 2 cannot help: S beyond what n_tiles
+registers hold without an overflow, or, with Pos >= S and Neg >= -S, S outside a tile register
+that T * max|x| * max|w| does not already cover.
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
 """Sequential accumulator scans (Numba): the order-dependent work, only for outputs not proven safe.
 
-A task is one output row m and a block of `block` consecutive columns starting at n0. The
-scan walks k in ascending order and keeps one lane per column in the narrowest integer type
-that holds the register exactly (int16 lanes for a 16-bit accumulator of int8 products), so a
-256-bit vector carries 16 accumulators. Sixteen k steps are applied per pass over the block, so
-each accumulator is loaded and stored once per sixteen products instead of once per product.
+A task is two output rows (or one) and a block of `block` consecutive columns; w is laid out
+block by block (see `blocked`), so the task reads one contiguous (K x block) slab. The scan walks
+k in ascending order and keeps one lane per column in the narrowest integer type that holds the
+register exactly (int16 lanes for a 16-bit accumulator of int8 products), so a 256-bit vector
+carries 16 accumulators. Eight or sixteen k steps are applied per pass over the block, so each
+accumulator is loaded and stored once per pass instead of once per product. At about 2.2 cycles
+per 16-lane step (five vector operations, on the two ports that take them here) the scan runs
+near this CPU's limit; 512-bit vectors measured no faster.
 
 Lane arithmetic per inner step kind (P = accumulator bits, L = lane bits, p = product):
   SAT_FULL    P == L: r = sadd.sat(a, p); overflow iff r != a + p (wrapping)
@@ -12,7 +15,7 @@ Lane arithmetic per inner step kind (P = accumulator bits, L = lane bits, p = pr
   WRAP_FULL   P == L: r = a + p (wrapping); overflow iff r != sadd.sat(a, p)
   WRAP_NARROW P <  L: r = sign-extend of the low P bits of v = a + p; overflow iff r != v
   EXACT       r = a + p (the lane is wide enough for a whole tile); never overflows
-The outer register (one add per tile) is kept in int64.
+The outer register (one add per tile) is kept in int64, or int32 when exact and provably held.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ Plan of one call (see _bounds.py and _scan.py for the pieces):
    output can overflow: values = S = x @ w (one exact int8 GEMM), counts 0.
 2. Wrap without counts: values = S mod 2^P (sign-extended), no scan at all.
 3. Otherwise level-1 and level-2 bounds prove most outputs safe; only blocks of columns holding
-   an unproven output are scanned in k order with narrow SIMD lanes.
+   an unproven output are scanned in k order with narrow SIMD lanes. Level 1 also flags blocks no
+   bound can prove (an output certain to overflow), which level 2 skips.
+4. When a 64-row sample shows the proofs would spare less of the scan than they cost (nearly
+   every output overflows), S and the bounds are skipped and every output is scanned.
 """
 
 from __future__ import annotations
