@@ -181,3 +181,29 @@ def test_scan_tasks_pair_rows_within_a_block():
     assert b.tolist() == [3, -1, 2, 7]
     assert blk.tolist() == [0, 0, 1, 1]
     assert [len(v) for v in pair_tasks(task_m[:0], task_blk[:0])] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("data", ["all_max", "offset_8bit", "random_8bit", "small_4bit"])
+@pytest.mark.parametrize("spec", [AccumulatorSpec(16, "saturate"), AccumulatorSpec(16, "wrap"),
+                                  AccumulatorSpec(16, "saturate", tile=32, outer_bits=32),
+                                  AccumulatorSpec(12, "wrap", tile=24, outer_bits=18, outer_mode="saturate"),
+                                  AccumulatorSpec(20, "saturate")])
+def test_numba_equals_torch_on_sampled_sizes(data, spec):
+    """Shapes past the 256-row sample threshold, several column blocks and odd row counts: the
+    numba path (whichever proof strategy it picks, and each forced) against the torch backend,
+    an independent implementation (one vectorized step per k)."""
+    rng = np.random.default_rng(7)
+    m, k, n = 301, 100, 600
+    if data == "all_max":
+        x, w = np.full((m, k), 127, np.int8), np.full((k, n), -128, np.int8)
+    elif data == "offset_8bit":
+        x = np.clip(rng.normal(40, 30, (m, k)), -128, 127).astype(np.int8)
+        w = np.clip(rng.normal(25, 30, (k, n)), -128, 127).astype(np.int8)
+    elif data == "random_8bit":
+        x, w = rng.integers(-128, 128, (m, k), dtype=np.int8), rng.integers(-128, 128, (k, n), dtype=np.int8)
+    else:
+        x, w = rng.integers(-7, 8, (m, k), dtype=np.int8), rng.integers(-7, 8, (k, n), dtype=np.int8)
+    xo, wo = check_operands(x, w, None, None)
+    ref = int_matmul(x, w, spec, "torch")
+    for proofs in (None, True, False):
+        _assert_same(ref, matmul_numba(xo, wo, spec, proofs=proofs), f"{data} {spec.describe()} proofs={proofs}")
