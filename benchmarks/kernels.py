@@ -1,7 +1,11 @@
 """Speed of kernels.int_matmul (numba backend) as ratios against float32 torch.matmul.
 
 Not a test: prints a table. Each ratio is t(float32 torch.matmul) / t(int_matmul) on the same
-(M, K, N), both timed in this process, interleaved, best of `--repeats`. Bars from issue 3:
+(M, K, N), both timed in this process, best of `--repeats` calls in a block of their own, two
+blocks each, alternating (--interleave alternates single calls instead). Why blocks: on this CPU
+a float32 GEMM leaves the int8 matrix unit slower for the next call (2048 x 576 x 1536: 1.9 ms
+alone, 3.3 ms right after torch.matmul; the float GEMM is not slowed by the int8 one), so
+alternating single calls charges one kernel's after-effect to the other. Bars from issue 3:
   exact and wrap values, int8 x int8 ...................................... >= 2x
   saturate P=16 and multi-stage (T=64, int16 sat inner, int32 outer) on realistic w4a4 .. >= 1x
   really overflowing (8-bit realistic data, all-max data, wrap counts on random int8):
@@ -9,7 +13,7 @@ Not a test: prints a table. Each ratio is t(float32 torch.matmul) / t(int_matmul
   versus pure-Python loops >= 1000x (timed on a small shape, extrapolated per MAC) and a per-k
   vectorized torch loop >= 30x (timed over the first k steps, extrapolated per k).
 
-Usage: python benchmarks/kernels.py [--quick] [--repeats N] [--cold-cache]
+Usage: python benchmarks/kernels.py [--quick] [--repeats N] [--cold-cache] [--interleave]
 """
 
 from __future__ import annotations
@@ -120,6 +124,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small shapes (a smoke run, not the bars' shapes)")
     parser.add_argument("--repeats", type=int, default=5, help="timings per measurement; the best is kept")
     parser.add_argument("--cold-cache", action="store_true", help="empty Numba cache: first calls include compiling")
+    parser.add_argument("--interleave", action="store_true",
+                        help="alternate single calls of the two instead of timing each in its own block")
     args = parser.parse_args(argv)
     if args.cold_cache:
         os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="numba-cold-")
@@ -159,9 +165,14 @@ def main(argv=None) -> int:
             spec = AccumulatorSpec(**spec_kw)
             int_matmul(x, w, spec, counts=counts)  # warm: page faults, thread pools
             t_ours, t_float = [], []
-            for _ in range(args.repeats):
-                t_ours.append(best_of(lambda: int_matmul(x, w, spec, counts=counts), 1)[0])
-                t_float.append(best_of(lambda: torch.matmul(a, b), 1)[0])
+            if args.interleave:
+                for _ in range(args.repeats):
+                    t_ours.append(best_of(lambda: int_matmul(x, w, spec, counts=counts), 1)[0])
+                    t_float.append(best_of(lambda: torch.matmul(a, b), 1)[0])
+            else:  # two rounds of back-to-back blocks each, so slow drift hits both sides
+                for _ in range(2):
+                    t_ours.append(best_of(lambda: int_matmul(x, w, spec, counts=counts), args.repeats)[0])
+                    t_float.append(best_of(lambda: torch.matmul(a, b), args.repeats)[0])
             res = int_matmul(x, w, spec, counts=counts)
             ratio = min(t_float) / min(t_ours)
             ok = ratio >= bar
