@@ -183,7 +183,7 @@ def test_scan_tasks_pair_rows_within_a_block():
     assert [len(v) for v in pair_tasks(task_m[:0], task_blk[:0])] == [0, 0, 0]
 
 
-@pytest.mark.parametrize("data", ["all_max", "offset_8bit", "random_8bit", "small_4bit"])
+@pytest.mark.parametrize("data", ["all_max", "offset_8bit", "random_8bit", "small_4bit", "uint8_x"])
 @pytest.mark.parametrize("spec", [AccumulatorSpec(16, "saturate"), AccumulatorSpec(16, "wrap"),
                                   AccumulatorSpec(16, "saturate", tile=32, outer_bits=32),
                                   AccumulatorSpec(12, "wrap", tile=24, outer_bits=18, outer_mode="saturate"),
@@ -201,8 +201,11 @@ def test_numba_equals_torch_on_sampled_sizes(data, spec):
         w = np.clip(rng.normal(25, 30, (k, n)), -128, 127).astype(np.int8)
     elif data == "random_8bit":
         x, w = rng.integers(-128, 128, (m, k), dtype=np.int8), rng.integers(-128, 128, (k, n), dtype=np.int8)
-    else:
+    elif data == "small_4bit":
         x, w = rng.integers(-7, 8, (m, k), dtype=np.int8), rng.integers(-7, 8, (k, n), dtype=np.int8)
+    else:  # unsigned activations: the exact GEMM shifts them into int8 and corrects (int64 S)
+        x = np.clip(rng.normal(150, 60, (m, k)), 0, 255).astype(np.uint8)
+        w = rng.integers(-128, 128, (k, n), dtype=np.int8)
     xo, wo = check_operands(x, w, None, None)
     ref = int_matmul(x, w, spec, "torch")
     for proofs in (None, True, False):
