@@ -143,7 +143,7 @@ def matmul_numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool = 
 
     dtype, kind, lo, hi, sh = _lane_plan(acc, max_product, reg.tile, lanes)
     block = _balanced_block(n_cols, _BLOCK[dtype])
-    stats = _bounds.abs_stats(x, w)
+    stats = _bounds.abs_stats(x, w) if proofs is not False else None
     if proofs is None:
         proofs = proofs_pay(x, w, xo, wo, stats, reg, block, dtype, level2)
     if proofs:
