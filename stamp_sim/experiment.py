@@ -114,14 +114,17 @@ def cost_rows(work: pd.DataFrame, cfg, profiles: list) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _sample_layers(names: list[str], count: int) -> list[str]:
+def _sample_layers(names: list[str], count: int | None) -> list[str]:
+    """`count` evenly spaced names (all of them when count is None)."""
+    if count is None:
+        return list(names)
     if count <= 0 or not names:
         return []
     idx = np.unique(np.linspace(0, len(names) - 1, min(count, len(names))).round().astype(int))
     return [names[i] for i in idx]
 
 
-def _integer_check(layers: dict, data: EvalData, model, kind, device: str, count: int) -> dict:
+def _integer_check(layers: dict, data: EvalData, model, kind, device: str, count: int | None) -> dict:
     """Overflow rate with the config's accumulator, and integer (exact) vs fake-quant error."""
     integer = [n for n, m in layers.items() if supports_integer(m.config)]
     sample = _sample_layers(integer, count)

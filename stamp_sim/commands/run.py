@@ -30,8 +30,8 @@ SUMMARY_COLUMNS = ["config", "hw", "avg_a_bits", "ppl", "kl", "top1", "out_sqnr_
               help="Finish an interrupted run directory (its run.json options are used).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Where the model is evaluated.")
-@click.option("--int-layers", default=3, show_default=True, type=int,
-              help="Layers per config also run through the integer kernels.")
+@click.option("--int-layers", default=None, type=int, show_default="all",
+              help="Layers per config also run through the integer kernels (evenly spaced).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
 def run(profiles, model, configs_file, tokens, windows, calib_windows, seed, out, resume_dir, device, int_layers,
         progress):
