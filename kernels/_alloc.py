@@ -21,7 +21,7 @@ def lazy_zeros(shape: tuple[int, ...], dtype=np.int64) -> np.ndarray:
     (13 ms for 2048 x 1536 int64 here, more than the int8 GEMM). Small arrays use np.zeros.
     """
     size = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    if size < _MIN_BYTES:
+    if size < _MIN_BYTES or not hasattr(mmap, "MAP_ANONYMOUS"):  # (no anonymous maps: Windows)
         return np.zeros(shape, dtype=dtype)
     buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     if hasattr(mmap, "MADV_HUGEPAGE"):

@@ -210,3 +210,13 @@ def test_numba_equals_torch_on_sampled_sizes(data, spec):
     ref = int_matmul(x, w, spec, "torch")
     for proofs in (None, True, False):
         _assert_same(ref, matmul_numba(xo, wo, spec, proofs=proofs), f"{data} {spec.describe()} proofs={proofs}")
+
+
+def test_lazily_zeroed_counts_are_ordinary_writable_zeros():
+    from kernels._alloc import lazy_zeros
+
+    a = lazy_zeros((1024, 1024))
+    assert a.dtype == np.int64 and a.shape == (1024, 1024) and a.flags.writeable and a.flags.c_contiguous
+    assert not a.any()
+    a[3, 5] += 2
+    assert a.sum() == 2 and lazy_zeros((2, 3)).tolist() == [[0, 0, 0], [0, 0, 0]]
