@@ -16,7 +16,7 @@ from stamp_sim.config import get_preset
 from stamp_sim.nn import StampLinear
 from stamp_sim.nn.integer import EXACT, integer_forward
 
-__all__ = ["KERNEL_BACKENDS", "Case", "kernel_cases", "layer_cases", "validate"]
+__all__ = ["KERNEL_BACKENDS", "Case", "kernel_cases", "layer_cases", "layer_sized_cases", "validate"]
 
 KERNEL_BACKENDS = ("numba", "torch")
 U32 = 2.0**-24  # unit roundoff of float32
@@ -72,6 +72,35 @@ def kernel_cases(n_random: int, seed: int) -> Iterator[Case]:
         acc = AccumulatorSpec(bits, mode, tile, **outer)
         yield Case(f"random {i}: {'' if xs else 'u'}int{xb} x {'' if ws else 'u'}int{wb}, {acc.describe()}",
                    _operand(rng, (mm, kk), xb, xs), _operand(rng, (kk, nn_), wb, ws), acc, xb, wb)
+
+
+def _per_slice_int(a: np.ndarray, bits: int, axis: int) -> np.ndarray:
+    qmax = (1 << (bits - 1)) - 1
+    scale = np.abs(a).max(axis=axis, keepdims=True) / qmax
+    return np.clip(np.rint(a / np.where(scale > 0, scale, 1.0)), -qmax, qmax).astype(np.int8)
+
+
+def layer_sized_cases(seed: int) -> Iterator[Case]:
+    """GEMMs the size of a real layer (320 tokens, 576 -> 640), where the fast CPU path samples
+    rows to choose its strategy and scans several column blocks two rows at a time. Too large
+    for the reference loops as a whole: `validate` checks 64 outputs of each (any output
+    depends only on its row of x and column of w, so the reference on that sub-GEMM is exact)."""
+    rng = np.random.default_rng(seed + 1)
+    m, k, n = 320, 576, 640
+    # Correlated activations with a shared offset, per-token quantized; per-channel weights with
+    # a positive mean: in 8 bits most outputs leave a 16-bit register, as in real layers.
+    act = rng.standard_normal((m, 16)) @ rng.standard_normal((16, k)) + 0.5 * rng.standard_normal((m, k)) + 2.0
+    wgt = rng.standard_normal((k, n)) + 0.5
+    x8, w8 = _per_slice_int(act, 8, 1), _per_slice_int(wgt, 8, 0)
+    x4, w4 = _per_slice_int(act - 2.0, 4, 1), _per_slice_int(wgt - 0.45, 4, 0)
+    yield Case("layer-sized w8a8, P=16 saturate", x8, w8, AccumulatorSpec(16, "saturate"), 8, 8)
+    yield Case("layer-sized w8a8, T=64 int16 sat into int32", x8, w8,
+               AccumulatorSpec(16, "saturate", tile=64, outer_bits=32), 8, 8)
+    yield Case("layer-sized all-max, P=16 wrap", np.full((m, k), 127, np.int8), np.full((k, n), -128, np.int8),
+               AccumulatorSpec(16, "wrap"), 8, 8)
+    yield Case("layer-sized w4a4, P=16 saturate", x4, w4, AccumulatorSpec(16, "saturate"), 4, 4)
+    yield Case("layer-sized uint8 x int8, P=20 saturate", (x8.astype(np.int16) + 128).astype(np.uint8), w8,
+               AccumulatorSpec(20, "saturate"), 8, 8)
 
 
 def _ar1(tokens: int, d: int, rng: np.random.Generator) -> torch.Tensor:
@@ -130,6 +159,24 @@ def validate(n_random: int = 20, seed: int = 0, backends=KERNEL_BACKENDS, progre
             rows.append({"case": case.name, "backend": backend, "mismatches": bad,
                          "overflows": int(got.overflows.sum()),
                          "max_err_vs_float": float(np.abs(got.values - exact).max()) if exact.size else 0.0})
+        if progress is not None:
+            progress.update(1)
+    rng = np.random.default_rng(seed)
+    for case in layer_sized_cases(seed):
+        m, n = case.x.shape[0], case.w.shape[1]
+        # The first and last row and column (edges of blocks and tasks) and six more of each.
+        sel_m = np.sort(np.r_[0, m - 1, rng.choice(np.arange(1, m - 1), 6, replace=False)])
+        sel_n = np.sort(np.r_[0, n - 1, rng.choice(np.arange(1, n - 1), 6, replace=False)])
+        sub_x, sub_w = case.x[sel_m], case.w[:, sel_n]
+        ref = int_matmul(sub_x, sub_w, case.acc, backend="reference", x_bits=case.x_bits, w_bits=case.w_bits)
+        exact = sub_x.astype(np.int64) @ sub_w.astype(np.int64)
+        for backend in backends:
+            got = int_matmul(case.x, case.w, case.acc, backend=backend, x_bits=case.x_bits, w_bits=case.w_bits)
+            values, overflows = got.values[np.ix_(sel_m, sel_n)], got.overflows[np.ix_(sel_m, sel_n)]
+            bad = int(np.count_nonzero((values != ref.values) | (overflows != ref.overflows)))
+            rows.append({"case": f"{case.name} ({ref.values.size} outputs checked)", "backend": backend,
+                         "mismatches": bad, "overflows": int(overflows.sum()),
+                         "max_err_vs_float": float(np.abs(values - exact).max())})
         if progress is not None:
             progress.update(1)
     for name, layer, x in layer_cases(seed):

@@ -12,6 +12,7 @@ def test_validate_agrees_and_prints_the_table():
     header = result.stdout.splitlines()[0].split()
     assert header[:4] == ["case", "backend", "mismatches", "overflows"]
     assert "all-max int8" in result.output and "int layer vs float" in result.output
+    assert "layer-sized w8a8, P=16 saturate (64 outputs checked)" in result.output
     assert result.stdout.rstrip().endswith("checks agree")
 
 
