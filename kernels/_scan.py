@@ -356,6 +356,7 @@ def scan_tasks(x, wb, n_cols, task_a, task_b, task_blk, tile, kind, lo, hi, sh, 
 
 @kernel()
 def _write_row(values, counts, m, n0, nb, outer, total, cnt):
+    """values[m, n0:n0+nb] = the outer register; counts = flushed plus lane overflow counts."""
     v_row = values[m, n0 : n0 + nb]
     c_row = counts[m, n0 : n0 + nb]
     for j in range(nb):
