@@ -124,12 +124,15 @@ def _sample_layers(names: list[str], count: int | None) -> list[str]:
     return [names[i] for i in idx]
 
 
-def _integer_check(layers: dict, data: EvalData, model, kind, device: str, count: int | None) -> dict:
-    """Overflow rate with the config's accumulator, and integer (exact) vs fake-quant error."""
+def _integer_check(layers: dict, data: EvalData, model, kind, device: str, count: int | None) -> tuple[dict, dict]:
+    """Overflow rate with the config's accumulator, and integer (exact) vs fake-quant error.
+
+    Returns (the results.csv fields, {layer: (overflows, overflowed outputs, outputs)} of the
+    layers checked)."""
     integer = [n for n, m in layers.items() if supports_integer(m.config)]
     sample = _sample_layers(integer, count)
     if not sample:
-        return {"overflow_rate": float("nan"), "int_max_rel_err": float("nan"), "int_layers": 0}
+        return {"overflow_rate": float("nan"), "int_max_rel_err": float("nan"), "int_layers": 0}, {}
     captured: dict[str, torch.Tensor] = {}
     hooks = [layers[n].register_forward_pre_hook(lambda m, a, n=n: captured.setdefault(n, a[0].detach()))
              for n in sample]
@@ -140,6 +143,7 @@ def _integer_check(layers: dict, data: EvalData, model, kind, device: str, count
             h.remove()
     outputs = overflowed = 0
     worst = 0.0
+    per_layer = {}
     for name in sample:
         layer, x = layers[name], captured[name].cpu()
         saved = layer.stats
@@ -148,15 +152,28 @@ def _integer_check(layers: dict, data: EvalData, model, kind, device: str, count
             with torch.no_grad():
                 fake = layer._fake_forward(x.double())
                 integer_forward(layer, x)  # with the config's accumulator: overflow counts
-                outputs += layer.stats.outputs
-                overflowed += layer.stats.overflowed_outputs
+                st = layer.stats
+                outputs += st.outputs
+                overflowed += st.overflowed_outputs
+                per_layer[name] = (st.overflows, st.overflowed_outputs, st.outputs)
                 exact = _exact_forward(layer, x.double())
         finally:
             layer.stats = saved
         scale = float(fake.abs().max()) or 1.0
         worst = max(worst, float((exact - fake).abs().max()) / scale)
     return {"overflow_rate": overflowed / outputs if outputs else float("nan"), "int_max_rel_err": worst,
-            "int_layers": len(sample)}
+            "int_layers": len(sample)}, per_layer
+
+
+def _with_integer_counts(ldf: pd.DataFrame, per_layer: dict) -> pd.DataFrame:
+    """layers.csv's overflow columns from the integer check; NaN for layers it did not run
+    (the fake-quant evaluation simulates no accumulator)."""
+    ldf = ldf.copy()
+    counts = [per_layer.get(name) for name in ldf.layer]
+    ldf["overflows"] = [c[0] if c else np.nan for c in counts]
+    ldf["overflow_rate"] = [c[1] / c[2] if c and c[2] else np.nan for c in counts]
+    ldf["outputs"] = [c[2] if c else np.nan for c in counts]
+    return ldf
 
 
 def _exact_forward(layer, x: torch.Tensor) -> torch.Tensor:
@@ -309,7 +326,8 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
             ldf = layer_stats(model)
             for layer in layers.values():
                 layer.record_stats = False
-            icheck = _integer_check(layers, data, model, data.kind, run.device, run.int_layers)
+            icheck, per_layer = _integer_check(layers, data, model, data.kind, run.device, run.int_layers)
+            ldf = _with_integer_counts(ldf, per_layer)
             restore_model(model)
             ldf.insert(0, "config", cfg.name)
             ldf.insert(0, "model", run.model)

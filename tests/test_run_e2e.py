@@ -152,3 +152,22 @@ def test_integer_check_counts_overflows_of_a_narrow_accumulator(tmp_path):
     results = pd.read_csv(Path(_run_dir(result), "results.csv"))
     assert 0.5 < results.overflow_rate.iloc[0] <= 1.0
     assert results.int_max_rel_err.iloc[0] < 1e-5  # the exact-accumulator check is unaffected
+    # Every layer was checked (the default): layers.csv carries each one's counts, and they add
+    # up to the run's rate.
+    layers = pd.read_csv(Path(_run_dir(result), "layers.csv"))
+    assert results.int_layers.iloc[0] == len(layers) and layers.outputs.gt(0).all()
+    assert (layers.overflows > 0).all() and layers.overflow_rate.between(0, 1).all()
+    pooled = (layers.overflow_rate * layers.outputs).sum() / layers.outputs.sum()
+    assert abs(pooled - results.overflow_rate.iloc[0]) < 1e-12
+
+
+def test_integer_check_on_a_sample_leaves_other_layers_blank(tmp_path):
+    (tmp_path / "c.yaml").write_text("- {extends: w4a4, name: acc6, accumulator: {bits: 6, mode: saturate}}\n")
+    result = CliRunner().invoke(main, ["run", "--model", "tiny-llama", "--tokens", "64", "--windows", "1",
+                                       "--configs", str(tmp_path / "c.yaml"), "--hw", "tiny", "--int-layers", "2",
+                                       "--out", str(tmp_path / "r"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    layers = pd.read_csv(Path(_run_dir(result), "layers.csv"))
+    checked = layers.outputs.notna()
+    assert checked.sum() == 2 and layers.overflows[~checked].isna().all()
+    assert pd.read_csv(Path(_run_dir(result), "results.csv")).int_layers.iloc[0] == 2
