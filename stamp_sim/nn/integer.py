@@ -21,20 +21,46 @@ import torch
 
 from kernels import AccumulatorSpec, int_matmul
 
-__all__ = ["integer_forward", "integer_weight", "supports_integer"]
+__all__ = ["integer_forward", "integer_refusal", "integer_weight", "supports_integer"]
 
 EXACT = AccumulatorSpec(bits=64, mode="exact")
 
 
+def _weight_refusal(cfg) -> str | None:
+    if cfg.w_bits is None:
+        return "the integer path needs integer weights (w_bits is None)"
+    if cfg.w_granularity != "per-channel" or not cfg.w_symmetric:
+        return (f"the integer path needs symmetric per-channel weights; "
+                f"got w_granularity={cfg.w_granularity!r}, w_symmetric={cfg.w_symmetric}")
+    return None
+
+
+def integer_refusal(cfg) -> str | None:
+    """Why a PrecisionConfig cannot run on the integer path, or None when it can: integer
+    weights and activations of 2..8 bits (the widths int_matmul simulates), symmetric, per
+    channel / per token. The one statement of the rule, for the check and the errors alike."""
+    weight = _weight_refusal(cfg)
+    if weight is not None:
+        return weight
+    if cfg.a_bits is None:
+        return "the integer path needs integer activations (a_bits is None)"
+    if cfg.a_granularity != "per-token" or not cfg.a_symmetric:
+        return (f"the integer path needs symmetric per-token activations; "
+                f"got a_granularity={cfg.a_granularity!r}, a_symmetric={cfg.a_symmetric}")
+    if max(cfg.a_bits, cfg.a_high_bits, cfg.w_bits) > 8:
+        return "the integer path simulates operands of 2..8 bits"
+    return None
+
+
 def supports_integer(cfg) -> bool:
-    """Whether a PrecisionConfig can run on the integer path: integer weights and activations
-    of 2..8 bits (the widths int_matmul simulates), symmetric, per channel / per token."""
-    return (
-        cfg.w_bits is not None and cfg.a_bits is not None
-        and max(cfg.w_bits, cfg.a_bits, cfg.a_high_bits) <= 8
-        and cfg.w_granularity == "per-channel" and cfg.w_symmetric
-        and cfg.a_granularity == "per-token" and cfg.a_symmetric
-    )
+    """Whether a PrecisionConfig can run on the integer path (see integer_refusal)."""
+    return integer_refusal(cfg) is None
+
+
+def _check(layer, refusal=integer_refusal) -> None:
+    reason = refusal(layer.config)
+    if reason is not None:
+        raise ValueError(f"{layer.layer_name}: {reason}")
 
 
 def integer_weight(layer) -> tuple[np.ndarray, np.ndarray]:
@@ -42,14 +68,7 @@ def integer_weight(layer) -> tuple[np.ndarray, np.ndarray]:
     cached = getattr(layer, "_int_weight", None)
     if cached is not None:
         return cached
-    cfg = layer.config
-    if cfg.w_bits is None:
-        raise ValueError(f"{layer.layer_name}: the integer path needs integer weights (w_bits is None)")
-    if cfg.w_granularity != "per-channel" or not cfg.w_symmetric:
-        raise ValueError(
-            f"{layer.layer_name}: the integer path needs symmetric per-channel weights; "
-            f"got w_granularity={cfg.w_granularity!r}, w_symmetric={cfg.w_symmetric}"
-        )
+    _check(layer, _weight_refusal)
     codes, scales = layer.weight_codes()
     layer._int_weight = (codes.cpu().numpy().astype(np.int8), scales.reshape(-1).double().cpu().numpy())
     return layer._int_weight
@@ -58,16 +77,8 @@ def integer_weight(layer) -> tuple[np.ndarray, np.ndarray]:
 @torch.no_grad()
 def integer_forward(layer, x: torch.Tensor) -> torch.Tensor:
     """Run `layer` (a StampLinear) on x (batch, tokens, in) through kernels.int_matmul."""
+    _check(layer)
     cfg = layer.config
-    if cfg.a_bits is None:
-        raise ValueError(f"{layer.layer_name}: the integer path needs integer activations (a_bits is None)")
-    if cfg.a_granularity != "per-token" or not cfg.a_symmetric:
-        raise ValueError(
-            f"{layer.layer_name}: the integer path needs symmetric per-token activations; "
-            f"got a_granularity={cfg.a_granularity!r}, a_symmetric={cfg.a_symmetric}"
-        )
-    if max(cfg.a_bits, cfg.a_high_bits) > 8 or cfg.w_bits > 8:
-        raise ValueError(f"{layer.layer_name}: the integer path simulates operands of 2..8 bits")
     acc = cfg.accumulator or EXACT
     tokens = x.shape[-2]
     z, seq = layer.transform_input(x)
