@@ -15,6 +15,7 @@ from kernels import AccumulatorSpec, int_matmul
 from stamp_sim.config import get_preset
 from stamp_sim.nn import StampLinear
 from stamp_sim.nn.integer import EXACT, integer_forward
+from stamp_sim.quant import quantize
 
 __all__ = ["KERNEL_BACKENDS", "Case", "kernel_cases", "layer_cases", "layer_sized_cases", "validate"]
 
@@ -74,10 +75,9 @@ def kernel_cases(n_random: int, seed: int) -> Iterator[Case]:
                    _operand(rng, (mm, kk), xb, xs), _operand(rng, (kk, nn_), wb, ws), acc, xb, wb)
 
 
-def _per_slice_int(a: np.ndarray, bits: int, axis: int) -> np.ndarray:
-    qmax = (1 << (bits - 1)) - 1
-    scale = np.abs(a).max(axis=axis, keepdims=True) / qmax
-    return np.clip(np.rint(a / np.where(scale > 0, scale, 1.0)), -qmax, qmax).astype(np.int8)
+def _codes(a: np.ndarray, bits: int, granularity: str) -> np.ndarray:
+    """int8 codes of the toolkit's symmetric quantizer (per-token or per-channel scales)."""
+    return quantize(torch.from_numpy(a), bits, granularity).q.numpy().astype(np.int8)
 
 
 def layer_sized_cases(seed: int) -> Iterator[Case]:
@@ -91,8 +91,8 @@ def layer_sized_cases(seed: int) -> Iterator[Case]:
     # a positive mean: in 8 bits most outputs leave a 16-bit register, as in real layers.
     act = rng.standard_normal((m, 16)) @ rng.standard_normal((16, k)) + 0.5 * rng.standard_normal((m, k)) + 2.0
     wgt = rng.standard_normal((k, n)) + 0.5
-    x8, w8 = _per_slice_int(act, 8, 1), _per_slice_int(wgt, 8, 0)
-    x4, w4 = _per_slice_int(act - 2.0, 4, 1), _per_slice_int(wgt - 0.45, 4, 0)
+    x8, w8 = _codes(act, 8, "per-token"), _codes(wgt, 8, "per-channel")
+    x4, w4 = _codes(act - 2.0, 4, "per-token"), _codes(wgt - 0.45, 4, "per-channel")
     yield Case("layer-sized w8a8, P=16 saturate", x8, w8, AccumulatorSpec(16, "saturate"), 8, 8)
     yield Case("layer-sized w8a8, T=64 int16 sat into int32", x8, w8,
                AccumulatorSpec(16, "saturate", tile=64, outer_bits=32), 8, 8)
