@@ -21,12 +21,12 @@ import numpy as np
 from numba import prange
 
 from kernels._numba import ashr, kernel, shl
+from kernels._plan import UNBOUNDED
 
 __all__ = ["SAFE", "UNPROVEN", "UNPROVABLE", "abs_stats", "fill_values", "level1", "level2", "zero_safe_blocks"]
 
 
 SAFE, UNPROVEN, UNPROVABLE = 0, 1, 2  # flag of a (row, column block): the strongest of its outputs
-UNBOUNDED_STAT = 1 << 62  # a quotient no column statistic exceeds
 
 
 @kernel(parallel=True)
@@ -105,7 +105,7 @@ def level1(s, xmax, xl1, wmax, wl1, tile, in_lo, in_hi, out_hi, certain_lo, cert
         # keeps 64-bit multiplies, which do not vectorize well, out of the loop.
         xm = xmax[m]
         xl = xl1[m]
-        big = np.int64(UNBOUNDED_STAT)
+        big = np.int64(UNBOUNDED)  # a quotient no column statistic exceeds
         if xm == 0:
             all_in = big  # an all-zero row: every sum is 0
             one_in = big
@@ -162,7 +162,7 @@ def level2(s, b_core, b_row, b_col, b_const, rows, xmax, wmax, tile, in_lo, in_h
     for i in prange(rows.shape[0]):
         m = rows[i]
         row_unsafe = 0
-        tile_in = in_hi // (tile * xmax[m]) if xmax[m] > 0 else np.int64(UNBOUNDED_STAT)
+        tile_in = in_hi // (tile * xmax[m]) if xmax[m] > 0 else np.int64(UNBOUNDED)
         for blk in range(flags.shape[1]):
             if flags[m, blk] != UNPROVEN:
                 continue
