@@ -1,8 +1,9 @@
 """The cost formulas over arrays: one entry per (layer, precision, profile, phase) row.
 
-Every result is a sum of named terms (see ENERGY_TERMS / TIME_TERMS); the public
-wrappers in ``hw_models.cost`` build the inputs and the DataFrame. Units: bytes, pJ,
-seconds, MACs, vector-unit element ops. Assumptions (also in hw_models/README.md):
+Every result is a sum of named terms (see ENERGY_TERMS / TIME_TERMS), and each term is
+one function below, composed by ``price_arrays``; the public wrappers in
+``hw_models.cost`` build the inputs and the DataFrame. Units: bytes, pJ, seconds, MACs,
+vector-unit element ops. Assumptions (also in hw_models/README.md):
 
 - Layers run one after another; each reads its weights and its input activations from
   DRAM and writes its output to DRAM (no cross-layer fusion). Inputs are read at their
@@ -24,6 +25,8 @@ seconds, MACs, vector-unit element ops. Assumptions (also in hw_models/README.md
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from hw_models._tables import FP16, GRAN_CODES, ProfileTables
@@ -37,10 +40,37 @@ from hw_models.transform_ops import (
     seq_transform_ops_per_feature,
 )
 
-__all__ = ["ENERGY_TERMS", "TIME_TERMS", "price_arrays"]
+__all__ = [
+    "COLUMNS",
+    "ENERGY_TERMS",
+    "TIME_TERMS",
+    "Rows",
+    "accumulator_energy",
+    "dram_traffic",
+    "feature_transform_cost",
+    "latency",
+    "mac_energy",
+    "mac_time",
+    "memory_time",
+    "operand_bytes",
+    "price_arrays",
+    "requant_cost",
+    "row_geometry",
+    "seq_transform_cost",
+    "sram_traffic",
+    "vector_time",
+]
 
 ENERGY_TERMS = ("mac_pj", "accumulate_pj", "sram_pj", "dram_pj", "seq_transform_pj", "feature_transform_pj", "requant_pj")
 TIME_TERMS = ("mac_s", "seq_transform_s", "feature_transform_s", "requant_s")
+# price_arrays' result, in this order (the order of `price`'s columns).
+COLUMNS = (
+    "rows", "high_rows", "avg_a_bits", "mode_low", "mode_high", "acc_hw_bits", "macs", "macs_high", "cycles",
+    "utilization", "weight_bytes", "act_bytes", "out_bytes", "transform_bytes", "weight_reads", "act_reads",
+    "fits_sram", "dram_bytes", "sram_bytes", "seq_transform_ops", "klt_macs", "feature_transform_ops", "requant_ops",
+    *ENERGY_TERMS, *TIME_TERMS, "compute_s", "memory_s", "latency_s", "latency_overlap_s", "memory_bound",
+    "energy_pj",
+)  # fmt: skip
 
 _PER_GROUP = GRAN_CODES[Granularity.PER_GROUP]
 _PER_TENSOR = GRAN_CODES[Granularity.PER_TENSOR]
@@ -56,9 +86,50 @@ def _ceil_div(a, b):
     return np.ceil(np.asarray(a, dtype=np.float64) / b)
 
 
-def price_arrays(tokens, k, n, decode, prec: dict, prof, t: ProfileTables) -> dict[str, np.ndarray]:
-    """Cost of every row. tokens, k, n : int64 arrays; decode : bool array; prec : per-row
-    precision codes; prof : profile index per row, or one int for all rows (broadcast)."""
+@dataclass(frozen=True)
+class Rows:
+    """What every term needs about a batch of rows, decoded once (see ``row_geometry``).
+
+    Shapes broadcast: arrays of one entry per row, or scalars where the whole batch
+    shares a value (one profile, one precision). `*f` fields are the float64 copies the
+    formulas run in.
+    """
+
+    k: np.ndarray  # in-features K, int64
+    n: np.ndarray  # out-features N, int64
+    kf: np.ndarray
+    nf: np.ndarray
+    kn: np.ndarray  # K * N, float64
+    s: np.ndarray  # tokens actually run: 1 in decode
+    seq: np.ndarray  # sequence-transform code that runs (identity in decode)
+    rows: np.ndarray  # padded rows (padded_rows), int64
+    high: np.ndarray  # rows at a_high_bits, int64
+    rowsf: np.ndarray
+    lowf: np.ndarray
+    highf: np.ndarray
+    w: np.ndarray  # weight bits (0 = float)
+    a: np.ndarray  # low-row activation bits (0 = float)
+    ah: np.ndarray  # high-row activation bits
+    w_int: np.ndarray
+    a_int: np.ndarray
+    mode_lo: np.ndarray  # operand mode (index into MODES) of the low rows
+    mode_hi: np.ndarray  # ... and of the high rows (= mode_lo when there are none)
+    float_lo: np.ndarray
+    float_hi: np.ndarray
+    tiled: np.ndarray  # two-stage accumulator
+    acc_in: np.ndarray  # hardware bits of the inner accumulator
+    acc_out: np.ndarray  # hardware bits of the outer accumulator
+    gk_w: np.ndarray  # weight scale groups along K (1 unless per-group)
+    gk_a: np.ndarray  # activation scale groups along K (1 unless per-group)
+    in_bits_total: np.ndarray  # sum over rows of each row's activation bits
+    avg_in_bits: np.ndarray  # in_bits_total / rows (16 for float activations)
+    prec: dict
+    prof: np.ndarray | int
+    t: ProfileTables
+
+
+def row_geometry(tokens, k, n, decode, prec: dict, prof, t: ProfileTables) -> Rows:
+    """Decode a batch: padded rows, the high/low row split, operand modes, widths, groups."""
     kf, nf = k.astype(np.float64), n.astype(np.float64)
     s = np.where(decode, 1, tokens)
     # Decode has one token: no sequence transform, and no row is "first" (plain per-token).
@@ -69,92 +140,146 @@ def price_arrays(tokens, k, n, decode, prec: dict, prof, t: ProfileTables) -> di
     high = np.where(a_int & (ah > a) & ~decode, np.minimum(prec["high_rows"], rows), 0)
     low = rows - high
     lowf, highf, rowsf = low.astype(np.float64), high.astype(np.float64), rows.astype(np.float64)
-
-    # --- operand modes ------------------------------------------------------------
     mode_lo = t.mode_lut[prof, w, a]
     mode_hi = np.where(high > 0, t.mode_lut[prof, w, ah], mode_lo)
-    float_lo, float_hi = mode_lo == FP16, mode_hi == FP16
+    in_bits_total = lowf * a + highf * ah
+    avg_in_bits = np.where(a_int, np.divide(in_bits_total, rowsf, out=np.zeros_like(rowsf), where=rowsf > 0), 16.0)
+    return Rows(
+        k=k, n=n, kf=kf, nf=nf, kn=kf * nf, s=s, seq=seq, rows=rows, high=high, rowsf=rowsf, lowf=lowf, highf=highf,
+        w=w, a=a, ah=ah, w_int=w_int, a_int=a_int, mode_lo=mode_lo, mode_hi=mode_hi,
+        float_lo=mode_lo == FP16, float_hi=mode_hi == FP16,
+        tiled=prec["tile"] > 0,
+        acc_in=t.acc_lut[prof, prec["acc"]],
+        acc_out=t.acc_lut[prof, np.where(prec["outer"] > 0, prec["outer"], t.widest_acc[prof])],
+        gk_w=np.where(prec["wg"] == _PER_GROUP, _ceil_div(k, prec["wgs"]), 1),
+        gk_a=np.where(prec["ag"] == _PER_GROUP, _ceil_div(k, prec["ags"]), 1),
+        in_bits_total=in_bits_total, avg_in_bits=avg_in_bits, prec=prec, prof=prof, t=t,
+    )  # fmt: skip
 
-    # --- MACs: multiplies and accumulates --------------------------------------------
-    kn = kf * nf
-    macs_lo, macs_hi = lowf * kn, highf * kn
-    mac_pj = macs_lo * t.mult_pj[prof, mode_lo] + macs_hi * t.mult_pj[prof, mode_hi]
-    tiled = prec["tile"] > 0
-    acc_in = t.acc_lut[prof, prec["acc"]]
-    acc_out = t.acc_lut[prof, np.where(prec["outer"] > 0, prec["outer"], t.widest_acc[prof])]
+
+def mac_energy(r: Rows) -> dict[str, np.ndarray]:
+    """mac_pj: every multiply at its rows' operand mode; macs, macs_high: their counts."""
+    t, prof = r.t, r.prof
+    macs_lo, macs_hi = r.lowf * r.kn, r.highf * r.kn
+    mac_pj = macs_lo * t.mult_pj[prof, r.mode_lo] + macs_hi * t.mult_pj[prof, r.mode_hi]
+    return {"macs": r.rowsf * r.kn, "macs_high": macs_hi, "mac_pj": mac_pj}
+
+
+def accumulator_energy(r: Rows) -> dict[str, np.ndarray]:
+    """accumulate_pj: K adds per output at the inner accumulator's hardware width, plus
+    ceil(K / tile) outer adds for a two-stage accumulator; fp16 MACs add in fp32."""
+    t, prof = r.t, r.prof
     add32 = t.int_add_32b_pj[prof]
-    outer_adds = np.where(tiled, _ceil_div(k, np.maximum(prec["tile"], 1)), 0.0)
-    int_acc_per_out = kf * add32 * acc_in / 32.0 + outer_adds * add32 * acc_out / 32.0
-    float_acc_per_out = kf * t.fp32_add_pj[prof]
-    accumulate_pj = nf * (
-        lowf * np.where(float_lo, float_acc_per_out, int_acc_per_out)
-        + highf * np.where(float_hi, float_acc_per_out, int_acc_per_out)
+    outer_adds = np.where(r.tiled, _ceil_div(r.k, np.maximum(r.prec["tile"], 1)), 0.0)
+    int_acc_per_out = r.kf * add32 * r.acc_in / 32.0 + outer_adds * add32 * r.acc_out / 32.0
+    float_acc_per_out = r.kf * t.fp32_add_pj[prof]
+    accumulate_pj = r.nf * (
+        r.lowf * np.where(r.float_lo, float_acc_per_out, int_acc_per_out)
+        + r.highf * np.where(r.float_hi, float_acc_per_out, int_acc_per_out)
     )
+    return {"acc_hw_bits": np.where(r.float_lo & r.float_hi, 32, r.acc_in), "accumulate_pj": accumulate_pj}
 
-    # --- MAC-array cycles -----------------------------------------------------------
+
+def mac_time(r: Rows) -> dict[str, np.ndarray]:
+    """cycles (SCALE-Sim's, divided by each mode's packing), utilization and mac_s.
+
+    Rows in the same mode stream through the array as one GEMM; rows in different modes
+    as two, whose cycles add up.
+    """
+    t, prof = r.t, r.prof
     R, C, count, df = t.rows[prof], t.cols[prof], t.count[prof], t.dataflow[prof]
-    same_mode = mode_lo == mode_hi
-    # Rows in the same mode stream through the array as one GEMM.
-    m_lo = np.where(same_mode, rows, low)
-    m_hi = np.where(same_mode, 0, high)
-    cyc_lo = gemm_cycles_float(m_lo, k, n, R, C, df, count)
-    cyc_hi = gemm_cycles_float(m_hi, k, n, R, C, df, count)
-    eff_cycles = cyc_lo / t.packing[prof, mode_lo] + cyc_hi / t.packing[prof, mode_hi]
-    clock = t.clock_hz[prof]
-    mac_s = eff_cycles / clock
+    same_mode = r.mode_lo == r.mode_hi
+    m_lo = np.where(same_mode, r.rows, r.rows - r.high)
+    m_hi = np.where(same_mode, 0, r.high)
+    cyc_lo = gemm_cycles_float(m_lo, r.k, r.n, R, C, df, count)
+    cyc_hi = gemm_cycles_float(m_hi, r.k, r.n, R, C, df, count)
+    eff_cycles = cyc_lo / t.packing[prof, r.mode_lo] + cyc_hi / t.packing[prof, r.mode_hi]
     # Cycle slots: SCALE-Sim's count is the index of the last cycle of each GEMM.
     slots = np.where(m_lo > 0, cyc_lo + 1.0, 0.0) + np.where(m_hi > 0, cyc_hi + 1.0, 0.0)
     pe_slots = R * C * count * slots
-    utilization = np.divide(rowsf * kn, pe_slots, out=np.zeros_like(pe_slots), where=pe_slots > 0)
+    utilization = np.divide(r.rowsf * r.kn, pe_slots, out=np.zeros_like(pe_slots), where=pe_slots > 0)
+    return {"cycles": eff_cycles, "utilization": utilization, "mac_s": eff_cycles / t.clock_hz[prof]}
 
-    # --- sequence transform: forward on rows x K, inverse on rows x N ---------------
-    vec_rate, vec_pj = t.vector_ops_per_s[prof], t.vector_op_pj[prof]
-    seq_ops = seq_transform_ops_per_feature(rows, seq, prec["levels"]) * (kf + nf)
-    klt = seq == _KLT
-    k_macs = klt_macs(rows, k, n, seq)
-    klt_cycles = np.zeros_like(kf)
+
+def seq_transform_cost(r: Rows) -> dict[str, np.ndarray]:
+    """Sequence transform, forward on rows x K and inverse on rows x N: vector-unit ops
+    (seq_transform_ops), or for the KLT fp16 MACs on the MAC array (klt_macs); energy and time."""
+    t, prof = r.t, r.prof
+    seq_ops = seq_transform_ops_per_feature(r.rows, r.seq, r.prec["levels"]) * (r.kf + r.nf)
+    k_macs = klt_macs(r.rows, r.k, r.n, r.seq)
+    klt = r.seq == _KLT
+    klt_cycles = np.zeros_like(r.kf)
     if klt.any():  # one branch for the whole batch, not per row
-        klt_rows = np.where(klt, rows, 0)
+        R, C, count, df = t.rows[prof], t.cols[prof], t.count[prof], t.dataflow[prof]
+        klt_rows = np.where(klt, r.rows, 0)
         klt_cycles = (
-            gemm_cycles_float(klt_rows, rows, k, R, C, df, count) + gemm_cycles_float(klt_rows, rows, n, R, C, df, count)
+            gemm_cycles_float(klt_rows, r.rows, r.k, R, C, df, count)
+            + gemm_cycles_float(klt_rows, r.rows, r.n, R, C, df, count)
         ) / t.packing[prof, FP16]
-    seq_transform_pj = seq_ops * vec_pj + k_macs * (t.fp16_multiply_pj[prof] + t.fp32_add_pj[prof])
-    seq_transform_s = seq_ops / vec_rate + klt_cycles / clock
+    return {
+        "seq_transform_ops": seq_ops,
+        "klt_macs": k_macs,
+        "seq_transform_pj": seq_ops * t.vector_op_pj[prof] + k_macs * (t.fp16_multiply_pj[prof] + t.fp32_add_pj[prof]),
+        "seq_transform_s": seq_ops / t.vector_ops_per_s[prof] + klt_cycles / t.clock_hz[prof],
+    }
 
-    # --- feature transform ------------------------------------------------------------
-    feat_ops = feature_transform_ops(s, k, prec["feat"])
-    feature_transform_pj = feat_ops * vec_pj
-    feature_transform_s = feat_ops / vec_rate
 
-    # --- (re)quantization ---------------------------------------------------------------
-    gk_w = np.where(prec["wg"] == _PER_GROUP, _ceil_div(k, prec["wgs"]), 1)
-    gk_a = np.where(prec["ag"] == _PER_GROUP, _ceil_div(k, prec["ags"]), 1)
-    k_groups = np.maximum(gk_w, gk_a)
+def feature_transform_cost(r: Rows) -> dict[str, np.ndarray]:
+    """Feature transform on the tokens x K input (vector unit): ops, energy and time."""
+    feat_ops = feature_transform_ops(r.s, r.k, r.prec["feat"])
+    return {
+        "feature_transform_ops": feat_ops,
+        "feature_transform_pj": feat_ops * r.t.vector_op_pj[r.prof],
+        "feature_transform_s": feat_ops / r.t.vector_ops_per_s[r.prof],
+    }
+
+
+def requant_cost(r: Rows) -> dict[str, np.ndarray]:
+    """(Re)quantization on the vector unit: quantize each input element, dequantize each
+    output per scale group along K (+1 op per zero point), or dequantize weight-only /
+    activation-only operands; ops, energy and time."""
+    prec, kf, nf = r.prec, r.kf, r.nf
+    k_groups = np.maximum(r.gk_w, r.gk_a)
     zp_ops = _ZP_OPS * (prec["wzp"] + prec["azp"])
     requant_ops = (
-        np.where(a_int, _QUANT_OPS * rowsf * kf, 0.0)
-        + np.where(w_int & a_int, rowsf * nf * (_DEQUANT_OPS * k_groups + zp_ops), 0.0)
-        + np.where(w_int & ~a_int, _WEIGHT_DEQUANT_OPS * kn, 0.0)
-        + np.where(a_int & ~w_int, _WEIGHT_DEQUANT_OPS * rowsf * kf, 0.0)
+        np.where(r.a_int, _QUANT_OPS * r.rowsf * kf, 0.0)
+        + np.where(r.w_int & r.a_int, r.rowsf * nf * (_DEQUANT_OPS * k_groups + zp_ops), 0.0)
+        + np.where(r.w_int & ~r.a_int, _WEIGHT_DEQUANT_OPS * r.kn, 0.0)
+        + np.where(r.a_int & ~r.w_int, _WEIGHT_DEQUANT_OPS * r.rowsf * kf, 0.0)
     )
-    requant_pj = requant_ops * vec_pj
-    requant_s = requant_ops / vec_rate
+    return {
+        "requant_ops": requant_ops,
+        "requant_pj": requant_ops * r.t.vector_op_pj[r.prof],
+        "requant_s": requant_ops / r.t.vector_ops_per_s[r.prof],
+    }
 
-    # --- bytes --------------------------------------------------------------------------
+
+def operand_bytes(r: Rows) -> dict[str, np.ndarray]:
+    """Bytes of each operand: weights and inputs at their widths plus their scales (and
+    zero points), outputs as fp16, and the KLT's rows x rows fp16 matrix."""
+    prec, nf, kf, rowsf = r.prec, r.nf, r.kf, r.rowsf
     scale_bits = prec["scale_bits"].astype(np.float64)
-    w_groups = np.select([prec["wg"] == _PER_GROUP, prec["wg"] == _PER_TENSOR], [nf * gk_w, 1.0], default=nf)
+    w_groups = np.select([prec["wg"] == _PER_GROUP, prec["wg"] == _PER_TENSOR], [nf * r.gk_w, 1.0], default=nf)
     weight_bytes = np.where(
-        w_int, kn * w / 8.0 + w_groups * (scale_bits + prec["wzp"] * w) / 8.0, kn * 2.0
+        r.w_int, r.kn * r.w / 8.0 + w_groups * (scale_bits + prec["wzp"] * r.w) / 8.0, r.kn * 2.0
     )
-    a_groups = np.select([prec["ag"] == _PER_GROUP, prec["ag"] == _PER_TENSOR], [rowsf * gk_a, 1.0], default=rowsf)
-    in_bits_total = lowf * a + highf * ah
+    a_groups = np.select([prec["ag"] == _PER_GROUP, prec["ag"] == _PER_TENSOR], [rowsf * r.gk_a, 1.0], default=rowsf)
     act_bytes = np.where(
-        a_int, in_bits_total * kf / 8.0 + a_groups * (scale_bits + prec["azp"] * a) / 8.0, rowsf * kf * 2.0
+        r.a_int, r.in_bits_total * kf / 8.0 + a_groups * (scale_bits + prec["azp"] * r.a) / 8.0, rowsf * kf * 2.0
     )
-    out_bytes = s.astype(np.float64) * nf * 2.0
-    transform_bytes = np.where(klt, rowsf * rowsf * 2.0, 0.0)
+    return {
+        "weight_bytes": weight_bytes,
+        "act_bytes": act_bytes,
+        "out_bytes": r.s.astype(np.float64) * nf * 2.0,
+        "transform_bytes": np.where(r.seq == _KLT, rowsf * rowsf * 2.0, 0.0),
+    }
 
-    sram = t.sram_bytes[prof]
+
+def dram_traffic(r: Rows, sizes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """DRAM bytes under the tiling rule (module docstring), how often weights and inputs
+    are read (weight_reads, act_reads), whether the layer fits SRAM, and dram_pj."""
+    weight_bytes, act_bytes, out_bytes = sizes["weight_bytes"], sizes["act_bytes"], sizes["out_bytes"]
+    sram = r.t.sram_bytes[r.prof]
     half = sram / 2.0
     fits = weight_bytes + act_bytes + out_bytes <= sram
     token_blocks = np.maximum(np.ceil((act_bytes + out_bytes) / half), 1.0)
@@ -164,65 +289,66 @@ def price_arrays(tokens, k, n, decode, prec: dict, prof, t: ProfileTables) -> di
     use_tokens = by_tokens <= by_weights
     weight_reads = np.where(fits | ~use_tokens, 1.0, token_blocks)
     act_reads = np.where(fits | use_tokens, 1.0, weight_blocks)
-    dram_bytes = weight_reads * weight_bytes + act_reads * act_bytes + out_bytes + transform_bytes
-
-    in_reads, w_reads, out_writes = operand_accesses(rows, k, n, R, C, df)
-    avg_in_bits = np.where(a_int, np.divide(in_bits_total, rowsf, out=np.zeros_like(rowsf), where=rowsf > 0), 16.0)
-    w_bits_stored = np.where(w_int, w, 16).astype(np.float64)
-    psum_bits = np.where(float_lo & float_hi, 32, np.where(tiled, acc_out, acc_in)).astype(np.float64)
-    sram_bytes = (in_reads * avg_in_bits + w_reads * w_bits_stored + out_writes * psum_bits) / 8.0 + dram_bytes
-
-    sram_pj = sram_bytes * t.sram_pj_per_byte[prof]
-    dram_pj = dram_bytes * t.dram_pj_per_byte[prof]
-
-    # --- latency --------------------------------------------------------------------------
-    compute_s = mac_s + seq_transform_s + feature_transform_s + requant_s
-    memory_s = dram_bytes / t.dram_bytes_per_s[prof]
-    latency_s = np.maximum(compute_s, memory_s)
-    # The other end of the range: a vector unit pipelined with the MAC array (as an NPU's
-    # vector and tensor units can be) hides transform and quantization time behind MACs.
-    latency_overlap_s = np.maximum(np.maximum(mac_s, seq_transform_s + feature_transform_s + requant_s), memory_s)
-
-    out = {
-        "rows": rows,
-        "high_rows": high,
-        "avg_a_bits": np.where(a_int, avg_in_bits, np.nan),
-        "mode_low": mode_lo,
-        "mode_high": mode_hi,
-        "acc_hw_bits": np.where(float_lo & float_hi, 32, acc_in),
-        "macs": rowsf * kn,
-        "macs_high": macs_hi,
-        "cycles": eff_cycles,
-        "utilization": utilization,
-        "weight_bytes": weight_bytes,
-        "act_bytes": act_bytes,
-        "out_bytes": out_bytes,
-        "transform_bytes": transform_bytes,
+    dram_bytes = weight_reads * weight_bytes + act_reads * act_bytes + out_bytes + sizes["transform_bytes"]
+    return {
         "weight_reads": weight_reads,
         "act_reads": act_reads,
         "fits_sram": fits,
         "dram_bytes": dram_bytes,
-        "sram_bytes": sram_bytes,
-        "seq_transform_ops": seq_ops,
-        "klt_macs": k_macs,
-        "feature_transform_ops": feat_ops,
-        "requant_ops": requant_ops,
-        "mac_pj": mac_pj,
-        "accumulate_pj": accumulate_pj,
-        "sram_pj": sram_pj,
-        "dram_pj": dram_pj,
-        "seq_transform_pj": seq_transform_pj,
-        "feature_transform_pj": feature_transform_pj,
-        "requant_pj": requant_pj,
-        "mac_s": mac_s,
-        "seq_transform_s": seq_transform_s,
-        "feature_transform_s": feature_transform_s,
-        "requant_s": requant_s,
+        "dram_pj": dram_bytes * r.t.dram_pj_per_byte[r.prof],
+    }
+
+
+def sram_traffic(r: Rows, dram_bytes: np.ndarray) -> dict[str, np.ndarray]:
+    """SRAM bytes: SCALE-Sim's operand accesses (each row's input at its width, partial
+    sums at the accumulator width) plus every DRAM byte once; and sram_pj."""
+    t, prof = r.t, r.prof
+    in_reads, w_reads, out_writes = operand_accesses(r.rows, r.k, r.n, t.rows[prof], t.cols[prof], t.dataflow[prof])
+    w_bits_stored = np.where(r.w_int, r.w, 16).astype(np.float64)
+    psum_bits = np.where(r.float_lo & r.float_hi, 32, np.where(r.tiled, r.acc_out, r.acc_in)).astype(np.float64)
+    sram_bytes = (in_reads * r.avg_in_bits + w_reads * w_bits_stored + out_writes * psum_bits) / 8.0 + dram_bytes
+    return {"sram_bytes": sram_bytes, "sram_pj": sram_bytes * t.sram_pj_per_byte[prof]}
+
+
+def vector_time(seq_transform_s, feature_transform_s, requant_s) -> np.ndarray:
+    """Seconds the vector unit is busy: transforms plus (re)quantization."""
+    return seq_transform_s + feature_transform_s + requant_s
+
+
+def memory_time(r: Rows, dram_bytes: np.ndarray) -> np.ndarray:
+    """Seconds to move the layer's DRAM bytes at the profile's bandwidth."""
+    return dram_bytes / r.t.dram_bytes_per_s[r.prof]
+
+
+def latency(times: dict[str, np.ndarray], memory_s: np.ndarray) -> dict[str, np.ndarray]:
+    """compute_s (MAC + vector time, serial), latency_s = max(compute, memory),
+    latency_overlap_s = max(MAC, vector, memory), and which of the two bounds the layer."""
+    mac_s = times["mac_s"]
+    compute_s = mac_s + times["seq_transform_s"] + times["feature_transform_s"] + times["requant_s"]
+    # The other end of the range: a vector unit pipelined with the MAC array (as an NPU's
+    # vector and tensor units can be) hides transform and quantization time behind MACs.
+    vector_s = vector_time(times["seq_transform_s"], times["feature_transform_s"], times["requant_s"])
+    return {
         "compute_s": compute_s,
         "memory_s": memory_s,
-        "latency_s": latency_s,
-        "latency_overlap_s": latency_overlap_s,
+        "latency_s": np.maximum(compute_s, memory_s),
+        "latency_overlap_s": np.maximum(np.maximum(mac_s, vector_s), memory_s),
         "memory_bound": memory_s > compute_s,
     }
+
+
+def price_arrays(tokens, k, n, decode, prec: dict, prof, t: ProfileTables) -> dict[str, np.ndarray]:
+    """Cost of every row, keyed by COLUMNS. tokens, k, n : int64 arrays; decode : bool
+    array; prec : per-row precision codes; prof : profile index per row, or one int for
+    all rows (broadcast)."""
+    r = row_geometry(tokens, k, n, decode, prec, prof, t)
+    out = {"rows": r.rows, "high_rows": r.high, "avg_a_bits": np.where(r.a_int, r.avg_in_bits, np.nan),
+           "mode_low": r.mode_lo, "mode_high": r.mode_hi}  # fmt: skip
+    for term in (mac_energy, accumulator_energy, mac_time, seq_transform_cost, feature_transform_cost, requant_cost,
+                 operand_bytes):  # fmt: skip
+        out.update(term(r))
+    out.update(dram_traffic(r, out))
+    out.update(sram_traffic(r, out["dram_bytes"]))
+    out.update(latency(out, memory_time(r, out["dram_bytes"])))
     out["energy_pj"] = sum(out[term] for term in ENERGY_TERMS)
-    return out
+    return {key: out[key] for key in COLUMNS}
