@@ -9,6 +9,7 @@ Imports only numpy, pandas and yaml; never ``stamp_sim`` or ``kernels``.
 """
 
 from hw_models._loader import builtin_names, load_profile
+from hw_models.bound import BOUNDS, bound_of, is_memory_bound
 from hw_models.cost import ENERGY_TERMS, TIME_TERMS, LayerCost, price, price_layer, totals
 from hw_models.mac_array import gemm_cycles, operand_accesses, utilization
 from hw_models.precision import FeatureTransform, Granularity, LayerPrecision, Phase, SeqTransform
@@ -29,6 +30,7 @@ from hw_models.profile import (
 __all__ = [
     "ENERGY_TERMS",
     "TIME_TERMS",
+    "BOUNDS",
     "AccBehaviour",
     "AccumulatorUnit",
     "Dataflow",
@@ -46,8 +48,10 @@ __all__ = [
     "ProfileError",
     "SeqTransform",
     "VectorUnit",
+    "bound_of",
     "builtin_names",
     "gemm_cycles",
+    "is_memory_bound",
     "load_profile",
     "operand_accesses",
     "price",

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw_models._tables import FP16, GRAN_CODES, ProfileTables
+from hw_models.bound import is_memory_bound
 from hw_models.mac_array import gemm_cycles_float, operand_accesses
 from hw_models.precision import Granularity
 from hw_models.transform_ops import (
@@ -333,7 +334,7 @@ def latency(times: dict[str, np.ndarray], memory_s: np.ndarray) -> dict[str, np.
         "memory_s": memory_s,
         "latency_s": np.maximum(compute_s, memory_s),
         "latency_overlap_s": np.maximum(np.maximum(mac_s, vector_s), memory_s),
-        "memory_bound": memory_s > compute_s,
+        "memory_bound": is_memory_bound(memory_s, compute_s),
     }
 
 

@@ -8,7 +8,7 @@ computed at once with numpy (no per-row Python loop). Energy is a sum of named t
                 + seq_transform_pj + feature_transform_pj + requant_pj
 
 and compute time a sum of mac_s + seq_transform_s + feature_transform_s + requant_s;
-latency_s = max(compute_s, memory_s), `bound` names the larger. ``LayerCost`` is the
+latency_s = max(compute_s, memory_s), `bound` names the larger (``bound_of``). ``LayerCost`` is the
 same result for one layer, frozen and addable, so per-layer costs sum to a model's.
 The modelling assumptions are listed in ``hw_models/_core.py`` and the README.
 """
@@ -27,6 +27,7 @@ import pandas as pd
 from hw_models._core import ENERGY_TERMS, TIME_TERMS, price_arrays
 from hw_models._loader import load_profile
 from hw_models._tables import MODES, ProfileTables, encode_precisions, natural_mode_table
+from hw_models.bound import BOUNDS, bound_of, is_memory_bound
 from hw_models.precision import FeatureTransform, LayerPrecision, Phase, SeqTransform
 from hw_models.profile import HardwareProfile
 from hw_models.transform_ops import SEQ_CODES
@@ -219,7 +220,7 @@ def price(
         elif key == "mode_high":
             cols[key] = _mode_labels(value, natural_hi)
         elif key == "memory_bound":
-            cols["bound"] = pd.Categorical.from_codes(value.astype(np.int8), categories=["compute", "memory"])
+            cols["bound"] = pd.Categorical.from_codes(value.astype(np.int8), categories=list(BOUNDS))
         else:
             cols[key] = value
     return pd.DataFrame(cols, copy=False)
@@ -267,8 +268,8 @@ class LayerCost:
 
     @property
     def bound(self) -> str:
-        """'memory' if memory time exceeds compute time (of this layer, or of the summed layers)."""
-        return "memory" if self.memory_s > self.compute_s else "compute"
+        """'memory' if memory time exceeds compute time (of this layer, or of the summed layers): bound_of."""
+        return bound_of(self.memory_s, self.compute_s)
 
     def __add__(self, other: "LayerCost") -> "LayerCost":
         if not isinstance(other, LayerCost):
@@ -299,9 +300,24 @@ def price_layer(
 
 
 def totals(frame: pd.DataFrame, by: Sequence[str] = ("hw", "config", "phase")) -> pd.DataFrame:
-    """Sum the additive columns of a `price` result per group (layers run one after another)."""
+    """Sum the additive columns of a `price` result per group (layers run one after another).
+
+    Besides the sums (and energy_pj, compute_s of them): `bound`, what bounds the group
+    as a whole (bound_of its summed memory_s and compute_s, like LayerCost.bound), and
+    `memory_bound_share`, the fraction of the group's rows (layers) that are memory
+    bound on their own (0..1, unweighted).
+    """
     additive = [f.name for f in dataclasses.fields(LayerCost)]
-    out = frame.groupby(list(by), observed=True, sort=False)[additive].sum()
+    row_memory = is_memory_bound(frame["memory_s"].to_numpy(), frame["compute_s"].to_numpy())
+    parts = frame[list(by) + additive].assign(memory_bound_share=row_memory.astype(np.float64))
+    out = parts.groupby(list(by), observed=True, sort=False).agg(
+        {**{col: "sum" for col in additive}, "memory_bound_share": "mean"}
+    )
     out["energy_pj"] = out[list(ENERGY_TERMS)].sum(axis=1)
     out["compute_s"] = out[list(TIME_TERMS)].sum(axis=1)
+    out["bound"] = pd.Categorical.from_codes(
+        is_memory_bound(out["memory_s"].to_numpy(), out["compute_s"].to_numpy()).astype(np.int8), categories=list(BOUNDS)
+    )
+    share = out.pop("memory_bound_share")
+    out["memory_bound_share"] = share
     return out.reset_index()
