@@ -13,6 +13,7 @@ from hw_models.bound import BOUNDS, bound_of, is_memory_bound
 from hw_models.cost import ENERGY_TERMS, TIME_TERMS, LayerCost, price, price_layer, totals
 from hw_models.mac_array import gemm_cycles, operand_accesses, utilization
 from hw_models.precision import FeatureTransform, Granularity, LayerPrecision, Phase, SeqTransform
+from hw_models.transform_ops import dwt_max_level, effective_levels, padded_rows
 from hw_models.profile import (
     AccBehaviour,
     AccumulatorUnit,
@@ -50,10 +51,13 @@ __all__ = [
     "VectorUnit",
     "bound_of",
     "builtin_names",
+    "dwt_max_level",
+    "effective_levels",
     "gemm_cycles",
     "is_memory_bound",
     "load_profile",
     "operand_accesses",
+    "padded_rows",
     "price",
     "price_layer",
     "totals",

@@ -133,9 +133,10 @@ def row_geometry(tokens, k, n, decode, prec: dict, prof, t: ProfileTables) -> Ro
     """Decode a batch: padded rows, the high/low row split, operand modes, widths, groups."""
     kf, nf = k.astype(np.float64), n.astype(np.float64)
     s = np.where(decode, 1, tokens)
-    # Decode has one token: no sequence transform, and no row is "first" (plain per-token).
-    seq = np.where(decode, _IDENTITY, prec["seq"])
-    rows = padded_rows(s, seq, prec["levels"])
+    # Decode has one token: no sequence transform (one token is never transformed, in
+    # prefill either), and in decode no row is "first" (plain per-token).
+    seq = np.where(s <= 1, _IDENTITY, prec["seq"])
+    rows = padded_rows(s, seq, prec["levels"], prec["filt"])
     w, a, ah = prec["w"], prec["a"], prec["ah"]
     w_int, a_int = w > 0, a > 0
     high = np.where(a_int & (ah > a) & ~decode, np.minimum(prec["high_rows"], rows), 0)
@@ -206,7 +207,7 @@ def seq_transform_cost(r: Rows) -> dict[str, np.ndarray]:
     """Sequence transform, forward on rows x K and inverse on rows x N: vector-unit ops
     (seq_transform_ops), or for the KLT fp16 MACs on the MAC array (klt_macs); energy and time."""
     t, prof = r.t, r.prof
-    seq_ops = seq_transform_ops_per_feature(r.rows, r.seq, r.prec["levels"]) * (r.kf + r.nf)
+    seq_ops = seq_transform_ops_per_feature(r.rows, r.seq, r.prec["levels"], r.prec["filt"], r.s) * (r.kf + r.nf)
     k_macs = klt_macs(r.rows, r.k, r.n, r.seq)
     klt = r.seq == _KLT
     klt_cycles = np.zeros_like(r.kf)

@@ -193,6 +193,7 @@ def price(
     phase_codes = np.array([_PHASES.index(p) for p in phase_list])[hi]
     decode = phase_codes == _PHASES.index(Phase.DECODE)
     per_row = {key: codes[key][ci] for key in ("w", "a", "ah", "seq", "feat")}  # for the label columns
+    one_token = decode | (tokens[wi] <= 1)  # one token is never transformed
     res = _price_in_chunks(tokens, k, n, decode, codes, pi, ci, wi, tables)
 
     natural_lo = _NATURAL[per_row["w"], per_row["a"]]
@@ -207,9 +208,9 @@ def price(
         cols[col] = values[wi]
     cols["w_bits"] = np.where(per_row["w"] > 0, per_row["w"], np.nan)
     cols["a_bits"] = np.where(per_row["a"] > 0, per_row["a"], np.nan)
-    # Decode rows report the transform that actually ran: identity.
+    # Decode (and one-token) rows report the transform that actually ran: identity.
     cols["seq_transform"] = pd.Categorical.from_codes(
-        np.where(decode, SEQ_CODES[SeqTransform.IDENTITY], per_row["seq"]), categories=[t.value for t in SeqTransform]
+        np.where(one_token, SEQ_CODES[SeqTransform.IDENTITY], per_row["seq"]), categories=[t.value for t in SeqTransform]
     )
     cols["feature_transform"] = pd.Categorical.from_codes(
         per_row["feat"], categories=[_FEATURE_NOTES[f] for f in FeatureTransform]

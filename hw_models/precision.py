@@ -17,7 +17,7 @@ class SeqTransform(str, enum.Enum):
     """Token-axis (STaMP) transform; priced with its real op count."""
 
     IDENTITY = "identity"
-    DWT = "dwt"  # Haar, 1D over tokens, pads to a multiple of 2^levels
+    DWT = "dwt"  # 1D over tokens, pads to a multiple of 2^(levels that run), Haar's op count
     DWT2D = "dwt2d"  # Haar over a square token grid, each side padded to a multiple of 2^levels
     DCT = "dct"  # DCT-II through an FFT, no padding
     WHT = "wht"  # Walsh-Hadamard, pads to a power of two
@@ -81,6 +81,9 @@ class LayerPrecision:
     acc_outer_bits : int or None, outer accumulator width in bits (tile only; None = the
         widest hardware accumulator).
     seq_transform, seq_levels : token-axis transform and its levels (dwt / dwt2d).
+    seq_filter_length : int, the wavelet's decomposition filter length (PyWavelets'
+        dec_len; 2 = Haar, 4 = db2): a dwt runs at most dwt_max_level(tokens, this)
+        levels (hw_models.effective_levels), which sets its padding.
     feature_transform : none, hadamard or smoothquant.
     w_granularity, w_group_size : per-channel, per-group (with group size) or per-tensor.
     a_granularity, a_group_size : per-token, per-group (with group size) or per-tensor.
@@ -97,6 +100,7 @@ class LayerPrecision:
     acc_outer_bits: int | None = None
     seq_transform: SeqTransform = SeqTransform.IDENTITY
     seq_levels: int = 3
+    seq_filter_length: int = 2
     feature_transform: FeatureTransform = FeatureTransform.NONE
     w_granularity: Granularity = Granularity.PER_CHANNEL
     w_group_size: int | None = None
@@ -116,6 +120,7 @@ class LayerPrecision:
         _int_field(self.acc_tile, "acc_tile", 1, optional=True)
         _int_field(self.acc_outer_bits, "acc_outer_bits", 2, 64, optional=True)
         _int_field(self.seq_levels, "seq_levels", 1, 16)
+        _int_field(self.seq_filter_length, "seq_filter_length", 2)
         _int_field(self.w_group_size, "w_group_size", 1, optional=True)
         _int_field(self.a_group_size, "a_group_size", 1, optional=True)
         _int_field(self.scale_bits, "scale_bits", 1, 64)
