@@ -12,7 +12,7 @@ from hw_models._loader import builtin_names, load_profile
 from hw_models.bound import BOUNDS, bound_of, is_memory_bound
 from hw_models.cost import ENERGY_TERMS, TIME_TERMS, LayerCost, price, price_layer, totals
 from hw_models.mac_array import gemm_cycles, operand_accesses, utilization
-from hw_models.precision import FeatureTransform, Granularity, LayerPrecision, Phase, SeqTransform
+from hw_models.precision import FeatureTransformKind, Granularity, LayerPrecision, Phase, SeqTransform
 from hw_models.transform_ops import dwt_max_level, effective_levels, padded_rows
 from hw_models.profile import (
     AccBehaviour,
@@ -36,7 +36,7 @@ __all__ = [
     "AccumulatorUnit",
     "Dataflow",
     "EnergyTable",
-    "FeatureTransform",
+    "FeatureTransformKind",
     "Granularity",
     "HardwareProfile",
     "LayerCost",

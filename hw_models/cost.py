@@ -28,7 +28,7 @@ from hw_models._core import ENERGY_TERMS, TIME_TERMS, price_arrays
 from hw_models._loader import load_profile
 from hw_models._tables import MODES, ProfileTables, encode_precisions, natural_mode_table
 from hw_models.bound import BOUNDS, bound_of, is_memory_bound
-from hw_models.precision import FeatureTransform, LayerPrecision, Phase, SeqTransform
+from hw_models.precision import FeatureTransformKind, LayerPrecision, Phase, SeqTransform
 from hw_models.profile import HardwareProfile
 from hw_models.transform_ops import SEQ_CODES
 
@@ -37,9 +37,9 @@ __all__ = ["ENERGY_TERMS", "TIME_TERMS", "LayerCost", "price", "price_layer", "t
 _NATURAL = natural_mode_table()
 _PHASES = tuple(Phase)
 _FEATURE_NOTES = {
-    FeatureTransform.NONE: "none",
-    FeatureTransform.HADAMARD: "online Hadamard rotation (vector unit)",
-    FeatureTransform.SMOOTHQUANT: "smoothquant scales folded into weights: no runtime cost",
+    FeatureTransformKind.NONE: "none",
+    FeatureTransformKind.HADAMARD: "online Hadamard rotation (vector unit)",
+    FeatureTransformKind.SMOOTHQUANT: "smoothquant scales folded into weights: no runtime cost",
 }
 
 
@@ -213,7 +213,7 @@ def price(
         np.where(one_token, SEQ_CODES[SeqTransform.IDENTITY], per_row["seq"]), categories=[t.value for t in SeqTransform]
     )
     cols["feature_transform"] = pd.Categorical.from_codes(
-        per_row["feat"], categories=[_FEATURE_NOTES[f] for f in FeatureTransform]
+        per_row["feat"], categories=[_FEATURE_NOTES[f] for f in FeatureTransformKind]
     )
     for key, value in res.items():
         if key == "mode_low":

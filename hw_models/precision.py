@@ -10,7 +10,7 @@ import dataclasses
 import enum
 from dataclasses import dataclass
 
-__all__ = ["FeatureTransform", "Granularity", "LayerPrecision", "Phase", "SeqTransform"]
+__all__ = ["FeatureTransformKind", "Granularity", "LayerPrecision", "Phase", "SeqTransform"]
 
 
 class SeqTransform(str, enum.Enum):
@@ -24,13 +24,22 @@ class SeqTransform(str, enum.Enum):
     KLT = "klt"  # dense s x s matrix, runs on the MAC array in fp16
 
 
-class FeatureTransform(str, enum.Enum):
+class FeatureTransformKind(str, enum.Enum):
+    """Which feature-axis transform runs (its kind only: the cost model needs no parameters)."""
+
     NONE = "none"
     HADAMARD = "hadamard"  # online rotation of each token's features
     SMOOTHQUANT = "smoothquant"  # folded into the weights offline: no runtime cost
 
 
 class Granularity(str, enum.Enum):
+    """What one quantization scale covers.
+
+    "Channel" in hw_models always means an output channel (one of the N out-features):
+    per-channel weights have N scales, one per column of the K x N weight. Scales along
+    the in-features K are per-group (ceil(K / group_size) per output channel or row).
+    """
+
     PER_TENSOR = "per-tensor"
     PER_CHANNEL = "per-channel"  # weights: one scale per output channel
     PER_TOKEN = "per-token"  # activations: one scale per (transformed) row
@@ -85,7 +94,8 @@ class LayerPrecision:
         dec_len; 2 = Haar, 4 = db2): a dwt runs at most dwt_max_level(tokens, this)
         levels (hw_models.effective_levels), which sets its padding.
     feature_transform : none, hadamard or smoothquant.
-    w_granularity, w_group_size : per-channel, per-group (with group size) or per-tensor.
+    w_granularity, w_group_size : per-channel (one scale per output channel), per-group
+        (with group size, along K) or per-tensor.
     a_granularity, a_group_size : per-token, per-group (with group size) or per-tensor.
     w_zero_points, a_zero_points : bool, asymmetric quantization (a zero point per scale).
     scale_bits : int, width in bits of each stored scale (16 = float16).
@@ -101,7 +111,7 @@ class LayerPrecision:
     seq_transform: SeqTransform = SeqTransform.IDENTITY
     seq_levels: int = 3
     seq_filter_length: int = 2
-    feature_transform: FeatureTransform = FeatureTransform.NONE
+    feature_transform: FeatureTransformKind = FeatureTransformKind.NONE
     w_granularity: Granularity = Granularity.PER_CHANNEL
     w_group_size: int | None = None
     a_granularity: Granularity = Granularity.PER_TOKEN
@@ -125,7 +135,7 @@ class LayerPrecision:
         _int_field(self.a_group_size, "a_group_size", 1, optional=True)
         _int_field(self.scale_bits, "scale_bits", 1, 64)
         set_("seq_transform", _coerce(SeqTransform, self.seq_transform, "seq_transform"))
-        set_("feature_transform", _coerce(FeatureTransform, self.feature_transform, "feature_transform"))
+        set_("feature_transform", _coerce(FeatureTransformKind, self.feature_transform, "feature_transform"))
         set_("w_granularity", _coerce(Granularity, self.w_granularity, "w_granularity", _W_GRANULARITIES))
         set_("a_granularity", _coerce(Granularity, self.a_granularity, "a_granularity", _A_GRANULARITIES))
         for side in ("w", "a"):

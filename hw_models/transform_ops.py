@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw_models.precision import FeatureTransform, SeqTransform
+from hw_models.precision import FeatureTransformKind, SeqTransform
 
 __all__ = [
     "FEATURE_CODES",
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 SEQ_CODES = {t: i for i, t in enumerate(SeqTransform)}
-FEATURE_CODES = {t: i for i, t in enumerate(FeatureTransform)}
+FEATURE_CODES = {t: i for i, t in enumerate(FeatureTransformKind)}
 _ID, _DWT, _DWT2D, _DCT, _WHT, _KLT = (SEQ_CODES[t] for t in SeqTransform)
 
 
@@ -134,9 +134,10 @@ def feature_transform_ops(tokens, k, feature_code) -> np.ndarray:
 
     hadamard : online fast Walsh-Hadamard rotation of each token, K padded to a power of
         two: tokens * Kp * log2(Kp) adds (the inverse is folded into the weights).
-    smoothquant : 0; the per-channel scales are folded into the weights offline.
+    smoothquant : 0; its smoothing scales (one per in-feature of K, not a quantization
+        granularity) are folded into the weights offline.
     none : 0.
     """
     kp = _next_pow2(k).astype(np.float64)
     ops = np.asarray(tokens, np.float64) * kp * np.log2(kp)
-    return np.where(np.asarray(feature_code) == FEATURE_CODES[FeatureTransform.HADAMARD], ops, 0.0)
+    return np.where(np.asarray(feature_code) == FEATURE_CODES[FeatureTransformKind.HADAMARD], ops, 0.0)
