@@ -8,6 +8,7 @@
 Imports only numpy, pandas and yaml; never ``stamp_sim`` or ``kernels``.
 """
 
+from hw_models import units
 from hw_models._loader import builtin_names, load_profile
 from hw_models.bound import BOUNDS, bound_of, is_memory_bound
 from hw_models.cost import ENERGY_TERMS, TIME_TERMS, LayerCost, price, price_layer, totals
@@ -61,5 +62,6 @@ __all__ = [
     "price",
     "price_layer",
     "totals",
+    "units",
     "utilization",
 ]

@@ -12,6 +12,7 @@ from hw_models.mac_array import DATAFLOW_CODES
 from hw_models.precision import Granularity, LayerPrecision
 from hw_models.profile import HardwareProfile, OperandMode
 from hw_models.transform_ops import FEATURE_CODES, SEQ_CODES
+from hw_models.units import BYTES_PER_GB, OPS_PER_GOPS
 
 __all__ = ["GRAN_CODES", "MODES", "FP16", "ProfileTables", "encode_precisions", "natural_mode_table"]
 
@@ -110,8 +111,8 @@ class ProfileTables:
             dataflow=np.array([DATAFLOW_CODES[p.mac_array.dataflow] for p in profiles], dtype=np.int64),
             clock_hz=arr(lambda p: p.clock_hz),
             sram_bytes=arr(lambda p: p.memory.sram_bytes),
-            dram_bytes_per_s=arr(lambda p: p.memory.dram_gbps * 1e9),
-            vector_ops_per_s=arr(lambda p: p.vector.gops * 1e9),
+            dram_bytes_per_s=arr(lambda p: p.memory.dram_gbps * BYTES_PER_GB),
+            vector_ops_per_s=arr(lambda p: p.vector.gops * OPS_PER_GOPS),
             packing=packing,
             mult_pj=mult,
             mode_lut=mode_lut,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
+from hw_models.units import BYTES_PER_KIB, HZ_PER_MHZ, OPS_PER_TOPS
+
 __all__ = [
     "AccBehaviour",
     "AccumulatorUnit",
@@ -134,7 +136,7 @@ class MemorySystem:
 
     @property
     def sram_bytes(self) -> float:
-        return self.sram_kib * 1024.0
+        return self.sram_kib * BYTES_PER_KIB
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,7 @@ class HardwareProfile:
 
     @property
     def clock_hz(self) -> float:
-        return self.clock_mhz * 1e6
+        return self.clock_mhz * HZ_PER_MHZ
 
     def packing(self, mode: OperandMode) -> float:
         """MACs per PE per cycle in `mode`: peak / (2 x rows x cols x count x clock).
@@ -214,7 +216,7 @@ class HardwareProfile:
         The array geometry fixes 1 MAC per PE per cycle; a mode's peak says how many
         operand pairs it packs per PE (2 for INT4 on an INT8 array, 0.5 for FP16).
         """
-        base_tops = 2.0 * self.mac_array.macs_per_cycle * self.clock_hz / 1e12
+        base_tops = 2.0 * self.mac_array.macs_per_cycle * self.clock_hz / OPS_PER_TOPS
         return self.modes[mode].peak_tops / base_tops
 
     def source(self, field: str) -> str:
