@@ -24,3 +24,13 @@ def test_imports_only_numpy_pandas_yaml_and_itself():
                 if top != "hw_models" and top not in ALLOWED_THIRD_PARTY:
                     __import__(top)  # a standard-library module, or this fails loudly
                     assert top in __import__("sys").stdlib_module_names, f"{path.name} imports {name}"
+
+
+def test_no_function_over_80_lines():
+    """The cost model stays a composition of named terms (no function over 80 lines)."""
+    root = Path(hw_models.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 80, f"{path.name}: {node.name} has {length} lines"
