@@ -21,8 +21,8 @@ __all__ = [
     "QuantizedTensor",
     "dequantize",
     "fake_quantize",
-    "int_range",
     "quantize",
+    "quantizer_range",
 ]
 
 MIN_BITS, MAX_BITS = 2, 16
@@ -37,12 +37,13 @@ class Granularity(str, enum.Enum):
     PER_GROUP = "per-group"  # one scale per block of G consecutive features in each row
 
 
-def int_range(bits: int, symmetric: bool) -> tuple[int, int]:
-    """Integer range of a quantizer with `bits` bits.
+def quantizer_range(bits: int, symmetric: bool) -> tuple[int, int]:
+    """Integer range of the codes a quantizer with `bits` bits produces.
 
-    Symmetric quantizers use the narrow signed range so that +-scale*qmax is exact:
-    int_range(4, True) == (-7, 7); int_range(8, True) == (-127, 127).
-    Asymmetric ones use the unsigned range: int_range(4, False) == (0, 15).
+    Not the range a `bits`-bit register holds (kernels' two's-complement range, (-8, 7)
+    for 4 bits). Symmetric quantizers use the narrow signed range so that +-scale*qmax is exact:
+    quantizer_range(4, True) == (-7, 7); quantizer_range(8, True) == (-127, 127).
+    Asymmetric ones use the unsigned range: quantizer_range(4, False) == (0, 15).
     """
     _check_bits_scalar(bits)
     if symmetric:

@@ -4,14 +4,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stamp_sim.quant import fake_quantize, int_range, quantize
+from stamp_sim.quant import fake_quantize, quantize, quantizer_range
 
 
-def test_int_range_worked_examples():
-    assert int_range(4, True) == (-7, 7)
-    assert int_range(8, True) == (-127, 127)
-    assert int_range(4, False) == (0, 15)
-    assert int_range(2, True) == (-1, 1)
+def test_quantizer_range_worked_examples():
+    assert quantizer_range(4, True) == (-7, 7)
+    assert quantizer_range(8, True) == (-127, 127)
+    assert quantizer_range(4, False) == (0, 15)
+    assert quantizer_range(2, True) == (-1, 1)
 
 
 shapes = st.tuples(st.integers(1, 3), st.integers(1, 40), st.sampled_from([4, 8, 16, 32]))
@@ -25,7 +25,7 @@ def test_codes_in_range_and_idempotent(shape, bits, symmetric, seed, gran):
     x = torch.randn(shape, generator=g, dtype=torch.float64) * 3
     kw = {"symmetric": symmetric, "group_size": 4 if gran == "per-group" else None}
     qt = quantize(x, bits, gran, **kw)
-    qmin, qmax = int_range(bits, symmetric)
+    qmin, qmax = quantizer_range(bits, symmetric)
     assert qt.q.min() >= qmin and qt.q.max() <= qmax
     assert torch.equal(qt.q, torch.round(qt.q))
     xq = qt.dequantize()
