@@ -160,8 +160,7 @@ class StampLinear(nn.Module):
         w = self.transformed_weight()
         if cfg.weight_l1 != "none":
             return self._a2q_weight(w)
-        gran = "per-token" if cfg.w_granularity == "per-channel" else cfg.w_granularity
-        return quantize(w, cfg.w_bits, gran, symmetric=cfg.w_symmetric,
+        return quantize(w, cfg.w_bits, cfg.w_granularity, symmetric=cfg.w_symmetric,
                         group_size=cfg.w_group_size, clip_ratio=cfg.w_clip)
 
     def _a2q_weight(self, w: torch.Tensor):
