@@ -26,7 +26,6 @@ __all__ = [
     "get_preset",
     "load_configs",
     "load_mixed",
-    "preset_names",
 ]
 
 SEQ_TRANSFORMS = ("dct", "dwt", "dwt2d", "identity", "klt", "wht")
@@ -256,10 +255,6 @@ _PRESET_LIST = [
 PRESETS: dict[str, PrecisionConfig] = {c.name: c for c in _PRESET_LIST}
 
 
-def preset_names() -> list[str]:
-    return list(PRESETS)
-
-
 def get_preset(name: str) -> PrecisionConfig:
     """The named preset; unknown names raise ConfigError listing the allowed ones."""
     try:
@@ -305,9 +300,6 @@ def load_configs(path: str | Path) -> list:
     if dup:
         raise ConfigError(f"{path}: config names must be unique; repeated: {dup}")
     return configs
-
-
-DEFAULT_RUN_CONFIGS = tuple(PRESETS)
 
 
 @dataclass(frozen=True)
