@@ -14,11 +14,11 @@ from pathlib import Path
 import yaml
 
 from kernels import AccumulatorSpec
+from stamp_sim.transforms import feature_transform_names, sequence_transform_names
 
 __all__ = [
     "Allocation",
     "ConfigError",
-    "FeatureTransform",
     "MixedConfig",
     "PRESETS",
     "PrecisionConfig",
@@ -27,9 +27,6 @@ __all__ = [
     "load_configs",
     "load_mixed",
 ]
-
-SEQ_TRANSFORMS = ("dct", "dwt", "dwt2d", "identity", "klt", "wht")
-
 
 class ConfigError(ValueError):
     """A precision config (or a file of them) is malformed; the message names the field."""
@@ -43,18 +40,21 @@ class Allocation(str, enum.Enum):
     MAGNITUDE = "magnitude"  # the k highest-energy rows, any transform (the reviewers' baseline)
 
 
-class FeatureTransform(str, enum.Enum):
-    NONE = "none"
-    HADAMARD = "hadamard"
-    SMOOTHQUANT = "smoothquant"
-
-
 def _enum(cls, value, name):
     try:
         return cls(value)
     except ValueError:
         allowed = ", ".join(sorted(m.value for m in cls))
         raise ConfigError(f"PrecisionConfig.{name}={value!r} is not allowed; allowed: {allowed}") from None
+
+
+def _transform_name(value, name, allowed: tuple[str, ...]) -> str:
+    """A registered transform name (the transforms registry is the one list of them)."""
+    if isinstance(value, enum.Enum):  # e.g. hw_models' str enums
+        value = value.value
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigError(f"PrecisionConfig.{name}={value!r} is not a transform; allowed: {', '.join(allowed)}")
+    return value
 
 
 def _bits(value, name, optional):
@@ -73,8 +73,13 @@ class PrecisionConfig:
     a_high_bits : int, width in bits of the rows that get more precision.
     high_rows : int, how many (transformed) rows get a_high_bits (k of first-k / magnitude;
         with ``energy`` allocation it sets the same average-bit budget).
-    seq_transform : token-axis transform: identity, dwt, dwt2d, dct, wht, klt.
-    feature_transform : none, hadamard (randomized, QuaRot style) or smoothquant.
+    seq_transform : token-axis transform, a name of stamp_sim.transforms.sequence_transform_names()
+        (identity, dwt, dwt2d, dct, wht, klt).
+    feature_transform : feature-axis transform, a name of feature_transform_names(): none,
+        hadamard (randomized, QuaRot style) or smoothquant.
+    seq_levels, wavelet, hadamard_seed, smoothquant_alpha : the transforms' parameters; each
+        transform takes those it declares (see transform_parameters).
+    w_granularity : per-channel (one scale per output channel), per-group or per-tensor.
     accumulator : AccumulatorSpec of the integer path; None = exact.
     weight_l1 : "none", "a2q" or "a2q+": accumulator-aware L1 bound on integer weights.
     """
@@ -90,7 +95,7 @@ class PrecisionConfig:
     seq_transform: str = "identity"
     seq_levels: int = 3
     wavelet: str = "haar"
-    feature_transform: FeatureTransform = FeatureTransform.NONE
+    feature_transform: str = "none"
     smoothquant_alpha: float = 0.5
     hadamard_seed: int = 0
     w_granularity: str = "per-channel"
@@ -114,16 +119,13 @@ class PrecisionConfig:
         if isinstance(self.high_rows, bool) or not isinstance(self.high_rows, int) or self.high_rows < 0:
             raise ConfigError(f"PrecisionConfig.high_rows={self.high_rows!r} is invalid; allowed: integers >= 0")
         set_("allocation", _enum(Allocation, self.allocation, "allocation"))
-        set_("feature_transform", _enum(FeatureTransform, self.feature_transform, "feature_transform"))
+        set_("seq_transform", _transform_name(self.seq_transform, "seq_transform", sequence_transform_names()))
+        set_("feature_transform",
+             _transform_name(self.feature_transform, "feature_transform", feature_transform_names()))
         allowed = tuple(self.allowed_bits)
         if not allowed or any(isinstance(b, bool) or not isinstance(b, int) or not 2 <= b <= 16 for b in allowed):
             raise ConfigError(f"PrecisionConfig.allowed_bits={self.allowed_bits!r} is invalid; allowed: integers 2..16")
         set_("allowed_bits", tuple(sorted(set(allowed))))
-        if self.seq_transform not in SEQ_TRANSFORMS:
-            raise ConfigError(
-                f"PrecisionConfig.seq_transform={self.seq_transform!r} is not a transform; "
-                f"allowed: {', '.join(SEQ_TRANSFORMS)}"
-            )
         if isinstance(self.seq_levels, bool) or not isinstance(self.seq_levels, int) or self.seq_levels < 1:
             raise ConfigError(f"PrecisionConfig.seq_levels={self.seq_levels!r} is invalid; allowed: integers >= 1")
         if not 0.0 <= float(self.smoothquant_alpha) <= 1.0:
@@ -171,6 +173,16 @@ class PrecisionConfig:
     @property
     def uses_sequence_transform(self) -> bool:
         return self.seq_transform != "identity"
+
+    def transform_parameters(self) -> dict:
+        """Every parameter this config offers its transforms, by the name the transforms take.
+
+        ``stamp_sim.transforms.sequence_transform_from(cfg.seq_transform, ...)`` (and the
+        feature one) pick the entries their dataclass declares: levels and wavelet for dwt,
+        seed for hadamard, alpha for smoothquant, nothing for dct.
+        """
+        return {"levels": self.seq_levels, "wavelet": self.wavelet,
+                "seed": self.hadamard_seed, "alpha": self.smoothquant_alpha}
 
     def high_row_count(self, rows: int) -> int:
         """Rows (of `rows`) that get a_high_bits under first-k / magnitude."""
