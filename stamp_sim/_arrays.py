@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["as_tensor", "like_input", "check_finite"]
+__all__ = ["as_tensor", "check_finite"]
 
 
 def as_tensor(x) -> tuple[torch.Tensor, bool]:
@@ -15,11 +15,6 @@ def as_tensor(x) -> tuple[torch.Tensor, bool]:
     if isinstance(x, np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(x)), True
     raise ValueError(f"expected a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
-
-
-def like_input(t: torch.Tensor, was_numpy: bool):
-    """Return `t` in the caller's array type."""
-    return t.detach().cpu().numpy() if was_numpy else t
 
 
 def check_finite(param: str, t: torch.Tensor) -> None:

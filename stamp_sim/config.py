@@ -14,11 +14,11 @@ from pathlib import Path
 import yaml
 
 from kernels import AccumulatorSpec
+from stamp_sim.transforms import feature_transform_names, sequence_transform_names
 
 __all__ = [
     "Allocation",
     "ConfigError",
-    "FeatureTransform",
     "MixedConfig",
     "PRESETS",
     "PrecisionConfig",
@@ -26,11 +26,7 @@ __all__ = [
     "get_preset",
     "load_configs",
     "load_mixed",
-    "preset_names",
 ]
-
-SEQ_TRANSFORMS = ("dct", "dwt", "dwt2d", "identity", "klt", "wht")
-
 
 class ConfigError(ValueError):
     """A precision config (or a file of them) is malformed; the message names the field."""
@@ -44,18 +40,21 @@ class Allocation(str, enum.Enum):
     MAGNITUDE = "magnitude"  # the k highest-energy rows, any transform (the reviewers' baseline)
 
 
-class FeatureTransform(str, enum.Enum):
-    NONE = "none"
-    HADAMARD = "hadamard"
-    SMOOTHQUANT = "smoothquant"
-
-
 def _enum(cls, value, name):
     try:
         return cls(value)
     except ValueError:
         allowed = ", ".join(sorted(m.value for m in cls))
         raise ConfigError(f"PrecisionConfig.{name}={value!r} is not allowed; allowed: {allowed}") from None
+
+
+def _transform_name(value, name, allowed: tuple[str, ...]) -> str:
+    """A registered transform name (the transforms registry is the one list of them)."""
+    if isinstance(value, enum.Enum):  # e.g. hw_models' str enums
+        value = value.value
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigError(f"PrecisionConfig.{name}={value!r} is not a transform; allowed: {', '.join(allowed)}")
+    return value
 
 
 def _bits(value, name, optional):
@@ -74,8 +73,13 @@ class PrecisionConfig:
     a_high_bits : int, width in bits of the rows that get more precision.
     high_rows : int, how many (transformed) rows get a_high_bits (k of first-k / magnitude;
         with ``energy`` allocation it sets the same average-bit budget).
-    seq_transform : token-axis transform: identity, dwt, dwt2d, dct, wht, klt.
-    feature_transform : none, hadamard (randomized, QuaRot style) or smoothquant.
+    seq_transform : token-axis transform, a name of stamp_sim.transforms.sequence_transform_names()
+        (identity, dwt, dwt2d, dct, wht, klt).
+    feature_transform : feature-axis transform, a name of feature_transform_names(): none,
+        hadamard (randomized, QuaRot style) or smoothquant.
+    seq_levels, wavelet, hadamard_seed, smoothquant_alpha : the transforms' parameters; each
+        transform takes those it declares (see transform_parameters).
+    w_granularity : per-channel (one scale per output channel), per-group or per-tensor.
     accumulator : AccumulatorSpec of the integer path; None = exact.
     weight_l1 : "none", "a2q" or "a2q+": accumulator-aware L1 bound on integer weights.
     """
@@ -91,7 +95,7 @@ class PrecisionConfig:
     seq_transform: str = "identity"
     seq_levels: int = 3
     wavelet: str = "haar"
-    feature_transform: FeatureTransform = FeatureTransform.NONE
+    feature_transform: str = "none"
     smoothquant_alpha: float = 0.5
     hadamard_seed: int = 0
     w_granularity: str = "per-channel"
@@ -115,16 +119,13 @@ class PrecisionConfig:
         if isinstance(self.high_rows, bool) or not isinstance(self.high_rows, int) or self.high_rows < 0:
             raise ConfigError(f"PrecisionConfig.high_rows={self.high_rows!r} is invalid; allowed: integers >= 0")
         set_("allocation", _enum(Allocation, self.allocation, "allocation"))
-        set_("feature_transform", _enum(FeatureTransform, self.feature_transform, "feature_transform"))
+        set_("seq_transform", _transform_name(self.seq_transform, "seq_transform", sequence_transform_names()))
+        set_("feature_transform",
+             _transform_name(self.feature_transform, "feature_transform", feature_transform_names()))
         allowed = tuple(self.allowed_bits)
         if not allowed or any(isinstance(b, bool) or not isinstance(b, int) or not 2 <= b <= 16 for b in allowed):
             raise ConfigError(f"PrecisionConfig.allowed_bits={self.allowed_bits!r} is invalid; allowed: integers 2..16")
         set_("allowed_bits", tuple(sorted(set(allowed))))
-        if self.seq_transform not in SEQ_TRANSFORMS:
-            raise ConfigError(
-                f"PrecisionConfig.seq_transform={self.seq_transform!r} is not a transform; "
-                f"allowed: {', '.join(SEQ_TRANSFORMS)}"
-            )
         if isinstance(self.seq_levels, bool) or not isinstance(self.seq_levels, int) or self.seq_levels < 1:
             raise ConfigError(f"PrecisionConfig.seq_levels={self.seq_levels!r} is invalid; allowed: integers >= 1")
         if not 0.0 <= float(self.smoothquant_alpha) <= 1.0:
@@ -172,6 +173,16 @@ class PrecisionConfig:
     @property
     def uses_sequence_transform(self) -> bool:
         return self.seq_transform != "identity"
+
+    def transform_parameters(self) -> dict:
+        """Every parameter this config offers its transforms, by the name the transforms take.
+
+        ``stamp_sim.transforms.sequence_transform_from(cfg.seq_transform, ...)`` (and the
+        feature one) pick the entries their dataclass declares: levels and wavelet for dwt,
+        seed for hadamard, alpha for smoothquant, nothing for dct.
+        """
+        return {"levels": self.seq_levels, "wavelet": self.wavelet,
+                "seed": self.hadamard_seed, "alpha": self.smoothquant_alpha}
 
     def high_row_count(self, rows: int) -> int:
         """Rows (of `rows`) that get a_high_bits under first-k / magnitude."""
@@ -256,10 +267,6 @@ _PRESET_LIST = [
 PRESETS: dict[str, PrecisionConfig] = {c.name: c for c in _PRESET_LIST}
 
 
-def preset_names() -> list[str]:
-    return list(PRESETS)
-
-
 def get_preset(name: str) -> PrecisionConfig:
     """The named preset; unknown names raise ConfigError listing the allowed ones."""
     try:
@@ -305,9 +312,6 @@ def load_configs(path: str | Path) -> list:
     if dup:
         raise ConfigError(f"{path}: config names must be unique; repeated: {dup}")
     return configs
-
-
-DEFAULT_RUN_CONFIGS = tuple(PRESETS)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def layer_precision(config: PrecisionConfig) -> hw_models.LayerPrecision:
         acc_outer_bits=None if exact else acc.outer_bits,
         seq_transform=config.seq_transform,
         seq_levels=config.seq_levels,
-        feature_transform=config.feature_transform.value,
+        feature_transform=config.feature_transform,
         w_granularity=config.w_granularity,
         w_group_size=config.w_group_size if config.w_granularity == "per-group" else None,
         a_granularity=config.a_granularity,

@@ -240,7 +240,7 @@ def _config_rows(cfg, acc: dict, layers_df: pd.DataFrame, icheck: dict, costs: p
         "a_bits": cfg.a_bits if cfg.a_bits is not None else 16,
         "acc_bits": (a.bits if a is not None and a.mode.value != "exact" else 32) if cfg.w_bits is not None else 32,
         "acc": a.describe() if a is not None else ("fp32" if cfg.w_bits is None else "exact"),
-        "seq_transform": cfg.seq_transform, "feature_transform": cfg.feature_transform.value,
+        "seq_transform": cfg.seq_transform, "feature_transform": cfg.feature_transform,
     }
     return _finish_rows(base, cfg, acc, layers_df, icheck, costs, run, tokens)
 

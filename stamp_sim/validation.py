@@ -91,8 +91,8 @@ def layer_sized_cases(seed: int) -> Iterator[Case]:
     # a positive mean: in 8 bits most outputs leave a 16-bit register, as in real layers.
     act = rng.standard_normal((m, 16)) @ rng.standard_normal((16, k)) + 0.5 * rng.standard_normal((m, k)) + 2.0
     wgt = rng.standard_normal((k, n)) + 0.5
-    x8, w8 = _codes(act, 8, "per-token"), _codes(wgt, 8, "per-channel")
-    x4, w4 = _codes(act - 2.0, 4, "per-token"), _codes(wgt - 0.45, 4, "per-channel")
+    x8, w8 = _codes(act, 8, "per-token"), _codes(wgt, 8, "per-column")
+    x4, w4 = _codes(act - 2.0, 4, "per-token"), _codes(wgt - 0.45, 4, "per-column")
     yield Case("layer-sized w8a8, P=16 saturate", x8, w8, AccumulatorSpec(16, "saturate"), 8, 8)
     yield Case("layer-sized w8a8, T=64 int16 sat into int32", x8, w8,
                AccumulatorSpec(16, "saturate", tile=64, outer_bits=32), 8, 8)

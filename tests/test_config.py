@@ -63,3 +63,22 @@ def test_bits_range_and_preset_error():
         PrecisionConfig(name="x", a_bits=17)
     with pytest.raises(ValueError, match="allowed: fp, w4a4"):
         get_preset("w3a3")
+
+
+def test_transform_names_come_from_the_transforms_registry():
+    from stamp_sim.transforms import feature_transform_names, sequence_transform_names
+
+    with pytest.raises(ConfigError, match=f"seq_transform='fft' is not a transform; allowed: "
+                                          f"{', '.join(sequence_transform_names())}$"):
+        PrecisionConfig(seq_transform="fft")
+    with pytest.raises(ConfigError, match=f"feature_transform='quarot' is not a transform; allowed: "
+                                          f"{', '.join(feature_transform_names())}$"):
+        PrecisionConfig(feature_transform="quarot")
+    cfg = get_preset("w4a4-hadamard")
+    assert cfg.feature_transform == "hadamard" and type(cfg.feature_transform) is str
+    assert cfg.to_dict()["feature_transform"] == "hadamard"
+
+
+def test_transform_parameters_offer_every_transform_field():
+    cfg = PrecisionConfig(seq_levels=2, wavelet="db2", hadamard_seed=3, smoothquant_alpha=0.25)
+    assert cfg.transform_parameters() == {"levels": 2, "wavelet": "db2", "seed": 3, "alpha": 0.25}

@@ -12,14 +12,17 @@ Two execution paths behind one module:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+import hw_models
 from stamp_sim.config import PrecisionConfig
+from stamp_sim.nn.prefix import PrefixedTransform
 from stamp_sim.quant import allocate_bits, quantize
-from stamp_sim.transforms import KLT, feature_transform, sequence_transform
+from stamp_sim.transforms import DWT, DWT2D, KLT, feature_transform_from, sequence_transform_from
 
 __all__ = ["LayerStats", "StampLinear"]
 
@@ -89,35 +92,31 @@ class StampLinear(nn.Module):
         self.stats = LayerStats()
         self.calibrating = False
         self._calib: dict[str, torch.Tensor] = {}
-        params = {}
-        if config.seq_transform in ("dwt", "dwt2d"):
-            params["levels"] = config.seq_levels
-            params["wavelet"] = config.wavelet
-        if config.seq_transform == "dwt2d":
-            if grid is None:
-                raise ValueError(f"{name or 'layer'}: seq_transform 'dwt2d' needs the token grid (h, w)")
-            params["grid"] = tuple(grid)
-        self._seq_params = params
-        self.seq = sequence_transform(config.seq_transform, **params) if config.uses_sequence_transform else None
+        # Each transform takes, of what the config (and the token grid) offers, what it declares.
+        available = config.transform_parameters()
+        if grid is not None:
+            available["grid"] = tuple(grid)
+        try:
+            self.seq = (sequence_transform_from(config.seq_transform, available)
+                        if config.uses_sequence_transform else None)
+            self.feature = feature_transform_from(config.feature_transform, available)
+        except ValueError as exc:
+            raise ValueError(f"{name or 'layer'}: {exc}") from None
         self._short_seq: dict[int, object] = {}
-        ft = config.feature_transform.value
-        fparams = {"seed": config.hadamard_seed} if ft == "hadamard" else (
-            {"alpha": config.smoothquant_alpha} if ft == "smoothquant" else {}
-        )
-        self.feature = feature_transform(ft, **fparams)
         self._qweight: torch.Tensor | None = None
         self._int_weight = None
 
     # -- calibration ----------------------------------------------------------------------
     @property
     def needs_calibration(self) -> bool:
-        return isinstance(self.seq, KLT) or self.config.feature_transform.value == "smoothquant"
+        return isinstance(self.seq, KLT) or self.feature.needs_calibration
 
     def finish_calibration(self) -> None:
         """Fit the calibrated transforms from the statistics gathered while calibrating."""
-        if self.config.feature_transform.value == "smoothquant":
+        if self.feature.needs_calibration:
             if "absmax" not in self._calib:
-                raise ValueError(f"{self.layer_name}: smoothquant was not calibrated (no calibration batch ran)")
+                raise ValueError(f"{self.layer_name}: {self.feature.name} was not calibrated "
+                                 "(no calibration batch ran)")
             self.feature.fit(self._calib["absmax"].unsqueeze(0), self.linear.weight.detach())
         if isinstance(self.seq, KLT):
             if "autocorr" not in self._calib:
@@ -135,13 +134,13 @@ class StampLinear(nn.Module):
 
     def _observe(self, x: torch.Tensor) -> None:
         xd = x.detach().double().reshape(-1, *x.shape[-2:])
-        if self.config.feature_transform.value == "smoothquant":
+        if self.feature.needs_calibration:
             m = xd.abs().amax(dim=(0, 1))
             prev = self._calib.get("absmax")
             self._calib["absmax"] = m if prev is None else torch.maximum(prev, m)
         if isinstance(self.seq, KLT):
-            # KLT sees L's input, which is X R (R the feature rotation).
-            xf = xd if self.config.feature_transform.value != "hadamard" else self.feature.transform_activations(xd)
+            # KLT sees L's input, X R; a feature transform still being calibrated is not applied yet.
+            xf = xd if self.feature.needs_calibration else self.feature.transform_activations(xd)
             s = torch.einsum("bid,bjd->ij", xf, xf)
             prev = self._calib.get("autocorr")
             if prev is not None and prev.shape != s.shape:
@@ -152,16 +151,14 @@ class StampLinear(nn.Module):
     # -- weights --------------------------------------------------------------------------
     def transformed_weight(self) -> torch.Tensor:
         """R^T-side weight (out, in) in float, before quantization."""
-        w = self.linear.weight.detach()
-        return self.feature.transform_weight(w) if self.config.feature_transform.value != "none" else w
+        return self.feature.transform_weight(self.linear.weight.detach())
 
     def _weight_quant(self):
         cfg = self.config
         w = self.transformed_weight()
         if cfg.weight_l1 != "none":
             return self._a2q_weight(w)
-        gran = "per-token" if cfg.w_granularity == "per-channel" else cfg.w_granularity
-        return quantize(w, cfg.w_bits, gran, symmetric=cfg.w_symmetric,
+        return quantize(w, cfg.w_bits, cfg.w_granularity, symmetric=cfg.w_symmetric,
                         group_size=cfg.w_group_size, clip_ratio=cfg.w_clip)
 
     def _a2q_weight(self, w: torch.Tensor):
@@ -214,34 +211,32 @@ class StampLinear(nn.Module):
     def seq_for(self, tokens: int):
         """The sequence transform used for `tokens` rows, or None (one token: decoding).
 
-        A 1D DWT on a sequence too short for its levels runs with as many levels as
-        PyWavelets' dwt_max_level admits (a 5-token sentence gets 2 Haar levels, not 3).
+        The padding rule the cost model prices (hw_models.padded_rows): a 1D DWT on a
+        sequence too short for its levels runs with hw_models.effective_levels of them
+        (PyWavelets' dwt_max_level: a 5-token sentence gets 2 Haar levels, not 3; 0 levels:
+        no transform); a dwt2d layer given h * w + 1 tokens (a ViT's CLS token ahead of its
+        patch grid) leaves that first row untransformed.
         """
         if self.seq is None or tokens <= 1:
             return None
-        if self.config.seq_transform == "dwt2d":
-            h, w = self._seq_params["grid"]
-            if tokens == h * w + 1:  # a ViT's CLS token ahead of its patch grid
-                from stamp_sim.nn.prefix import PrefixedTransform
-
-                return self._short_seq.setdefault(tokens, PrefixedTransform(self.seq, prefix=1))
-            return self.seq
-        if self.config.seq_transform != "dwt":
-            return self.seq
         if tokens not in self._short_seq:
-            import pywt
-
-            deepest = pywt.dwt_max_level(tokens, pywt.Wavelet(self.config.wavelet).dec_len)
-            levels = min(self.config.seq_levels, deepest)
-            self._short_seq[tokens] = (
-                None if levels < 1 else self.seq if levels == self.config.seq_levels
-                else sequence_transform("dwt", **{**self._seq_params, "levels": levels})
-            )
+            self._short_seq[tokens] = self._seq_of_length(tokens)
         return self._short_seq[tokens]
+
+    def _seq_of_length(self, tokens: int):
+        seq = self.seq
+        if isinstance(seq, DWT2D) and tokens == seq.grid[0] * seq.grid[1] + 1:
+            return PrefixedTransform(seq, prefix=1)
+        if isinstance(seq, DWT):
+            levels = int(hw_models.effective_levels(tokens, seq.levels, seq.filter_length))
+            if levels < 1:
+                return None
+            return seq if levels == seq.levels else dataclasses.replace(seq, levels=levels)
+        return seq
 
     def transform_input(self, x: torch.Tensor):
         """(L X R, L or None): the activation the quantizer sees and the L applied."""
-        xf = self.feature.transform_activations(x) if self.config.feature_transform.value != "none" else x
+        xf = self.feature.transform_activations(x)
         seq = self.seq_for(x.shape[-2])
         return (seq.forward(xf), seq) if seq is not None else (xf, None)
 
@@ -253,8 +248,7 @@ class StampLinear(nn.Module):
     def _record(self, x: torch.Tensor, z: torch.Tensor, zq: torch.Tensor, bits: torch.Tensor, seq) -> None:
         s = self.stats
         back = seq.inverse(zq, tokens=x.shape[-2]) if seq is not None else zq
-        if self.config.feature_transform.value != "none":
-            back = self.feature.inverse_activations(back)
+        back = self.feature.inverse_activations(back)
         xd = x.detach().double()
         s.signal += float(xd.pow(2).sum())
         s.noise += float((xd - back.detach().double()).pow(2).sum())
@@ -293,7 +287,7 @@ class StampLinear(nn.Module):
         tokens = x.shape[-2]
         w = self.quantized_weight()
         if cfg.a_bits is None:
-            xf = self.feature.transform_activations(x) if cfg.feature_transform.value != "none" else x
+            xf = self.feature.transform_activations(x)
             y = xf @ w.T.to(x.dtype)
         else:
             z, seq = self.transform_input(x)

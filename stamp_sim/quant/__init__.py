@@ -5,8 +5,8 @@ from stamp_sim.quant._uniform import (
     QuantizedTensor,
     dequantize,
     fake_quantize,
-    int_range,
     quantize,
+    quantizer_range,
 )
 from stamp_sim.quant.a2q import A2QConfig, A2QWeights, a2q_l1_bound, a2q_plus_l1_bound, a2q_quantize
 from stamp_sim.quant.allocation import ALLOCATION_METHODS, BitAllocation, allocate_bits, row_energy
@@ -24,7 +24,7 @@ __all__ = [
     "allocate_bits",
     "dequantize",
     "fake_quantize",
-    "int_range",
     "quantize",
+    "quantizer_range",
     "row_energy",
 ]

@@ -1,9 +1,10 @@
 """Uniform integer quantizers: ranges, scales, to_int and dequantize (kept separate).
 
-Shapes: activations are (..., rows, features); a torch Linear weight is (out, in), so its
-"per-channel" (per output channel) scale is the same reduction as "per-token": one scale
-per row, over the last axis. Rounding is round-half-to-even (torch.round), as on most
-integer hardware paths.
+Shapes: activations are (..., rows, features); weights are in torch's Linear layout
+(out_features, in_features), so "per-channel" (one scale per output channel) is the same
+reduction as "per-token": one scale per row, over the last axis. A weight stored the other
+way round, (in, out) = (K, N) as kernels take it, is "per-column". Rounding is
+round-half-to-even (torch.round), as on most integer hardware paths.
 """
 
 from __future__ import annotations
@@ -21,28 +22,33 @@ __all__ = [
     "QuantizedTensor",
     "dequantize",
     "fake_quantize",
-    "int_range",
     "quantize",
+    "quantizer_range",
 ]
 
 MIN_BITS, MAX_BITS = 2, 16
 
 
 class Granularity(str, enum.Enum):
-    """Which elements share one scale."""
+    """Which elements share one scale, named by the axis the min/max reduces.
 
-    PER_TENSOR = "per-tensor"
-    PER_TOKEN = "per-token"  # one scale per row (last axis reduced); = per output channel of a weight
-    PER_CHANNEL = "per-channel"  # one scale per column (token axis -2 reduced)
-    PER_GROUP = "per-group"  # one scale per block of G consecutive features in each row
+    For x of shape (..., rows, features), or a weight (out_features, in_features):
+    """
+
+    PER_TENSOR = "per-tensor"  # every axis reduced: one scale for the whole tensor
+    PER_TOKEN = "per-token"  # activations: last axis (features) reduced, one scale per row
+    PER_CHANNEL = "per-channel"  # weights (out, in): last axis (in) reduced, one scale per output channel
+    PER_COLUMN = "per-column"  # axis -2 (rows) reduced, one scale per column; e.g. a (K, N) weight
+    PER_GROUP = "per-group"  # last axis reduced in blocks of G: one scale per G consecutive features of a row
 
 
-def int_range(bits: int, symmetric: bool) -> tuple[int, int]:
-    """Integer range of a quantizer with `bits` bits.
+def quantizer_range(bits: int, symmetric: bool) -> tuple[int, int]:
+    """Integer range of the codes a quantizer with `bits` bits produces.
 
-    Symmetric quantizers use the narrow signed range so that +-scale*qmax is exact:
-    int_range(4, True) == (-7, 7); int_range(8, True) == (-127, 127).
-    Asymmetric ones use the unsigned range: int_range(4, False) == (0, 15).
+    Not the range a `bits`-bit register holds (kernels' two's-complement range, (-8, 7)
+    for 4 bits). Symmetric quantizers use the narrow signed range so that +-scale*qmax is exact:
+    quantizer_range(4, True) == (-7, 7); quantizer_range(8, True) == (-127, 127).
+    Asymmetric ones use the unsigned range: quantizer_range(4, False) == (0, 15).
     """
     _check_bits_scalar(bits)
     if symmetric:
@@ -89,8 +95,11 @@ def _bits_tensor(bits, x: torch.Tensor, granularity: Granularity) -> torch.Tenso
         raise ValueError(
             f"bits holds {int(b.min())}..{int(b.max())}; allowed: integers {MIN_BITS}..{MAX_BITS}"
         )
-    if granularity not in (Granularity.PER_TOKEN, Granularity.PER_GROUP):
-        raise ValueError(f"per-row bits need granularity per-token or per-group, got {granularity.value}")
+    if granularity not in (Granularity.PER_CHANNEL, Granularity.PER_GROUP, Granularity.PER_TOKEN):
+        raise ValueError(
+            f"per-row bits need one scale per row; granularity={granularity.value!r}; "
+            "allowed: per-channel, per-group, per-token"
+        )
     rows = x.shape[-2] if x.dim() >= 2 else 1
     if b.shape[-1] != rows:
         raise ValueError(f"bits has {b.shape[-1]} rows but x has {rows}; allowed: one width per row")
@@ -112,7 +121,8 @@ def quantize(
     """Quantize `x` (..., rows, features) to integers with round-to-nearest min-max scales.
 
     bits : int, or an integer array of one width per row (mixed precision across tokens).
-    granularity : per-tensor, per-token, per-channel or per-group (of `group_size` features).
+    granularity : per-tensor, per-token, per-channel (rows of an (out, in) weight), per-column
+        or per-group (of `group_size` features); see Granularity for the axis each reduces.
     clip_ratio : the range is max|x| * clip_ratio (symmetric) or [min, max] * clip_ratio.
     """
     x, _ = as_tensor(x)
@@ -135,11 +145,11 @@ def quantize(
             )
         work = work.reshape(*shape[:-1], shape[-1] // group_size, group_size)
         dims: tuple[int, ...] = (-1,)
-    elif gran is Granularity.PER_TOKEN:
+    elif gran in (Granularity.PER_TOKEN, Granularity.PER_CHANNEL):
         dims = (-1,)
-    elif gran is Granularity.PER_CHANNEL:
+    elif gran is Granularity.PER_COLUMN:
         if x.dim() < 2:
-            raise ValueError("per-channel quantization needs x with a token axis (..., rows, features)")
+            raise ValueError("per-column quantization needs x with a row axis (..., rows, columns)")
         dims = (-2,)
     else:
         dims = tuple(range(work.dim()))

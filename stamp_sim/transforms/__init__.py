@@ -4,6 +4,7 @@
     L = sequence_transform("dwt", levels=3, wavelet="haar")
     y = L.forward(x)                  # (..., tokens, d) -> (..., L.padded_length(tokens), d)
     x_back = L.inverse(y, tokens=x.shape[-2])
+    L = sequence_transform_from("dwt", config.transform_parameters())  # takes what it declares
 
 Sequence transforms: identity, dwt, dwt2d, dct, wht, klt (see each class).
 Feature transforms: none, hadamard, smoothquant.
@@ -18,8 +19,10 @@ from ._identity import Identity
 from ._klt import KLT
 from ._registry import (
     feature_transform,
+    feature_transform_from,
     feature_transform_names,
     sequence_transform,
+    sequence_transform_from,
     sequence_transform_names,
 )
 from ._wavelets import orthogonal_wavelets
@@ -40,8 +43,10 @@ __all__ = [
     "SmoothQuant",
     "WHT",
     "feature_transform",
+    "feature_transform_from",
     "feature_transform_names",
     "orthogonal_wavelets",
     "sequence_transform",
+    "sequence_transform_from",
     "sequence_transform_names",
 ]

@@ -11,7 +11,7 @@ import torch
 from ._base import SequenceTransform
 from ._haar import haar_forward, haar_inverse
 from ._registry import SEQUENCE_TRANSFORMS
-from ._wavelets import check_levels_for, check_wavelet, is_haar, validate_levels
+from ._wavelets import check_levels_for, check_wavelet, filter_length, is_haar, validate_levels
 
 __all__ = ["DWT"]
 
@@ -42,6 +42,11 @@ class DWT(SequenceTransform):
     def __post_init__(self) -> None:
         validate_levels(self.levels)
         check_wavelet(self.wavelet)
+
+    @property
+    def filter_length(self) -> int:
+        """Taps of the wavelet's decomposition filter (2 for Haar); sets the level cap."""
+        return filter_length(self.wavelet)
 
     def padded_length(self, tokens: int) -> int:
         check_levels_for(self.levels, self.wavelet, tokens, "tokens")

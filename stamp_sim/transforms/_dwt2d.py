@@ -11,7 +11,7 @@ from ._array import pad_axis
 from ._base import SequenceTransform
 from ._haar import haar2d_forward, haar2d_inverse
 from ._registry import SEQUENCE_TRANSFORMS
-from ._wavelets import check_levels_for, check_wavelet, is_haar, validate_levels
+from ._wavelets import check_levels_for, check_wavelet, filter_length, is_haar, validate_levels
 
 __all__ = ["DWT2D"]
 
@@ -53,6 +53,11 @@ class DWT2D(SequenceTransform):
         object.__setattr__(self, "grid", (int(grid[0]), int(grid[1])))
         validate_levels(self.levels)
         check_wavelet(self.wavelet)
+
+    @property
+    def filter_length(self) -> int:
+        """Taps of the wavelet's decomposition filter (2 for Haar); sets the level cap."""
+        return filter_length(self.wavelet)
 
     def _padded_grid(self, tokens: int) -> tuple[int, int]:
         h, w = self.grid

@@ -8,7 +8,14 @@ import pywt
 
 from ._checks import check_choice, check_int
 
-__all__ = ["orthogonal_wavelets", "check_wavelet", "check_levels_for", "is_haar", "validate_levels"]
+__all__ = [
+    "orthogonal_wavelets",
+    "check_wavelet",
+    "check_levels_for",
+    "filter_length",
+    "is_haar",
+    "validate_levels",
+]
 
 
 @functools.cache
@@ -27,9 +34,15 @@ def check_wavelet(wavelet: object) -> str:
     return check_choice("wavelet", wavelet, orthogonal_wavelets())
 
 
+def filter_length(wavelet: str) -> int:
+    """Taps of the wavelet's decomposition filter (2 for Haar, 4 for db2): what
+    pywt.dwt_max_level and hw_models.effective_levels take."""
+    return pywt.Wavelet(wavelet).dec_len
+
+
 def is_haar(wavelet: str) -> bool:
     """'haar' and 'db1' share the 2-tap filter and take the vectorized path."""
-    return pywt.Wavelet(wavelet).dec_len == 2
+    return filter_length(wavelet) == 2
 
 
 def check_levels_for(levels: int, wavelet: str, length: int, what: str) -> None:
@@ -39,7 +52,7 @@ def check_levels_for(levels: int, wavelet: str, length: int, what: str) -> None:
     effect, and pywt warns); for Haar it reads 2^levels <= length. `length` is
     the unpadded count (tokens, or one grid side), so padding never buys depth.
     """
-    filter_len = pywt.Wavelet(wavelet).dec_len
+    filter_len = filter_length(wavelet)
     deepest = pywt.dwt_max_level(length, filter_len)
     if levels > deepest:
         allowed = f"[1, {deepest}]" if deepest >= 1 else "none (too short for one level)"

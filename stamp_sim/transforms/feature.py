@@ -28,10 +28,14 @@ class FeatureTransform:
     transform_weight(w) : (out, d) -> (out, d), the weight of the equivalent layer
     inverse_activations(y) : undo transform_activations (to measure error in X's units)
     fit(activations, weight) : calibrate (no-op where nothing is calibrated); returns self
+    needs_calibration : True where `fit` must run before use. Such a transform's `fit` reads
+        the activations only through their per-channel max |x| (all a StampLinear keeps of
+        its calibration batches), and it is not applied while calibrating.
     Output type, dtype and device follow the input.
     """
 
     name: ClassVar[str]
+    needs_calibration: ClassVar[bool] = False
 
     def fit(self, activations: Array, weight: Array) -> "FeatureTransform":
         return self
@@ -65,7 +69,9 @@ class FeatureTransform:
 @FEATURE_TRANSFORMS.register("none")
 @dataclass(frozen=True)
 class NoFeatureTransform(FeatureTransform):
-    """Leaves activations and weights as they are (copies, never views of the input)."""
+    """`none`: leaves activations and weights as they are (copies, never views of the input).
+
+    R = I, so callers apply the configured feature transform unconditionally."""
 
     def _activations(self, t: torch.Tensor) -> torch.Tensor:
         return t.clone()
@@ -145,6 +151,7 @@ class SmoothQuant(FeatureTransform):
     using it unfitted raises NotFittedError.
     """
 
+    needs_calibration: ClassVar[bool] = True
     alpha: float = 0.5
     scales: torch.Tensor | None = field(default=None, init=False, repr=False)
 

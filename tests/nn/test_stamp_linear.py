@@ -88,6 +88,56 @@ def test_short_sequence_uses_fewer_levels():
     layer = StampLinear(nn.Linear(8, 8), get_preset("w4a4-stamp"))
     assert layer.seq_for(5).levels == 2 and layer.seq_for(1) is None and layer.seq_for(64).levels == 3
     assert layer(torch.randn(1, 5, 8)).shape == (1, 5, 8)
+    # db2 has 4 taps: dwt_max_level(n, 4) = floor(log2(n // 3)), 0 (no transform) below 6 tokens.
+    db2 = StampLinear(nn.Linear(8, 8), get_preset("w4a4-stamp").replace(wavelet="db2"))
+    assert db2.seq_for(5) is None and db2.seq_for(12).levels == 2 and db2.seq_for(24) is db2.seq
+    assert db2(torch.randn(1, 5, 8)).shape == (1, 5, 8)
+
+
+def test_transforms_are_built_from_what_they_declare_and_none_is_a_transform():
+    from stamp_sim.transforms import DCT, HadamardRotation, NoFeatureTransform
+
+    cfg = get_preset("w4a4-hadamard-stamp").replace(hadamard_seed=4, seq_levels=2, wavelet="db2")
+    layer = StampLinear(nn.Linear(8, 8), cfg, grid=(3, 3))
+    assert layer.feature == HadamardRotation(seed=4) and (layer.seq.levels, layer.seq.wavelet) == (2, "db2")
+    plain = StampLinear(nn.Linear(8, 8), get_preset("w4a4").replace(seq_transform="dct"), grid=(3, 3))
+    assert isinstance(plain.feature, NoFeatureTransform) and plain.seq == DCT()
+    x = torch.randn(1, 6, 8)
+    torch.testing.assert_close(plain.transform_input(x)[0], plain.seq.forward(x))
+
+
+def test_a_new_sequence_transform_is_one_new_class(monkeypatch):
+    """Registering a transform is all it takes: PrecisionConfig accepts its name and
+    StampLinear builds it with the config parameters it declares."""
+    from dataclasses import dataclass
+
+    from stamp_sim.config import PrecisionConfig
+    from stamp_sim.transforms import SequenceTransform
+    from stamp_sim.transforms._registry import SEQUENCE_TRANSFORMS
+
+    @dataclass(frozen=True)
+    class Reverse(SequenceTransform):  # L = the exchange matrix, orthonormal
+        levels: int = 1
+
+        def padded_length(self, tokens):
+            return tokens
+
+        def approx_rows(self, tokens):
+            return 1
+
+        def _forward_padded(self, t):
+            return t.flip(-2)
+
+        _inverse_padded = _forward_padded
+
+    Reverse.name = "reverse"
+    monkeypatch.setitem(SEQUENCE_TRANSFORMS._classes, "reverse", Reverse)
+    cfg = PrecisionConfig.from_dict({"extends": "w4a4-stamp", "name": "rev", "seq_transform": "reverse",
+                                     "seq_levels": 2})
+    layer = StampLinear(nn.Linear(8, 8), cfg)
+    assert layer.seq == Reverse(levels=2)
+    x = torch.randn(1, 6, 8)
+    assert torch.equal(layer.transform_input(x)[0], x.flip(-2))
 
 
 def test_stamp_beats_first_k_on_correlated_tokens():

@@ -4,14 +4,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stamp_sim.quant import fake_quantize, int_range, quantize
+from stamp_sim.quant import fake_quantize, quantize, quantizer_range
 
 
-def test_int_range_worked_examples():
-    assert int_range(4, True) == (-7, 7)
-    assert int_range(8, True) == (-127, 127)
-    assert int_range(4, False) == (0, 15)
-    assert int_range(2, True) == (-1, 1)
+def test_quantizer_range_worked_examples():
+    assert quantizer_range(4, True) == (-7, 7)
+    assert quantizer_range(8, True) == (-127, 127)
+    assert quantizer_range(4, False) == (0, 15)
+    assert quantizer_range(2, True) == (-1, 1)
 
 
 shapes = st.tuples(st.integers(1, 3), st.integers(1, 40), st.sampled_from([4, 8, 16, 32]))
@@ -19,13 +19,13 @@ shapes = st.tuples(st.integers(1, 3), st.integers(1, 40), st.sampled_from([4, 8,
 
 @settings(max_examples=60, deadline=None)
 @given(shape=shapes, bits=st.integers(2, 16), symmetric=st.booleans(), seed=st.integers(0, 2**31 - 1),
-       gran=st.sampled_from(["per-token", "per-channel", "per-group", "per-tensor"]))
+       gran=st.sampled_from(["per-token", "per-channel", "per-column", "per-group", "per-tensor"]))
 def test_codes_in_range_and_idempotent(shape, bits, symmetric, seed, gran):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(shape, generator=g, dtype=torch.float64) * 3
     kw = {"symmetric": symmetric, "group_size": 4 if gran == "per-group" else None}
     qt = quantize(x, bits, gran, **kw)
-    qmin, qmax = int_range(bits, symmetric)
+    qmin, qmax = quantizer_range(bits, symmetric)
     assert qt.q.min() >= qmin and qt.q.max() <= qmax
     assert torch.equal(qt.q, torch.round(qt.q))
     xq = qt.dequantize()
@@ -48,6 +48,22 @@ def test_per_row_bits(rows, seed):
     assert bool((qt.q.abs() <= qmax).all())
     # Each row's extreme hits its own qmax exactly (min-max scaling).
     assert torch.equal(qt.q.abs().amax(dim=-1), qmax.squeeze(-1).expand(2, rows).float())
+
+
+def test_granularities_reduce_the_axis_they_name():
+    """per-token / per-channel: one scale per row of (rows, features) or (out, in); per-column:
+    one per column, the same codes as per-channel of the transposed matrix."""
+    w = torch.randn(6, 10, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    rows = quantize(w, 4, "per-channel")
+    assert rows.scale.shape == (6, 1)
+    torch.testing.assert_close(rows.scale.squeeze(1), w.abs().amax(dim=1) / 7)
+    assert torch.equal(rows.q, quantize(w, 4, "per-token").q)
+    cols = quantize(w, 4, "per-column")
+    assert cols.scale.shape == (1, 10)
+    assert torch.equal(cols.q, quantize(w.T, 4, "per-channel").q.T)
+    assert quantize(w, 4, "per-tensor").scale.shape == (1, 1)
+    with pytest.raises(ValueError, match=r"granularity='per-column'; allowed: per-channel, per-group, per-token"):
+        quantize(w, torch.full((6,), 4), "per-column")
 
 
 def test_more_bits_less_error():

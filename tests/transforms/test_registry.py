@@ -77,3 +77,30 @@ def test_huge_finite_values_are_not_mistaken_for_inf():
     x = np.full((8, 2), 3e38, dtype=np.float32)
     y = sequence_transform("identity").forward(x)
     np.testing.assert_array_equal(y, x)
+
+
+def test_build_from_takes_only_the_declared_parameters():
+    from stamp_sim.transforms import DCT, DWT2D, feature_transform_from, sequence_transform_from
+    from stamp_sim.transforms._registry import SEQUENCE_TRANSFORMS
+
+    offered = {"levels": 2, "wavelet": "db2", "seed": 5, "alpha": 0.25, "grid": (4, 4)}
+    assert sequence_transform_from("dwt", offered) == DWT(levels=2, wavelet="db2")
+    assert sequence_transform_from("dct", offered) == DCT()
+    assert sequence_transform_from("dwt2d", offered) == DWT2D(grid=(4, 4), levels=2, wavelet="db2")
+    assert feature_transform_from("hadamard", offered).seed == 5
+    assert feature_transform_from("smoothquant", offered).alpha == 0.25
+    assert feature_transform_from("none", offered).name == "none"
+    assert SEQUENCE_TRANSFORMS.parameters("dwt2d") == ("grid", "levels", "wavelet")
+    with pytest.raises(
+        ValueError, match=r"'dwt2d' needs parameter\(s\) \['grid'\]; available: \['levels', 'wavelet'\]"
+    ):
+        sequence_transform_from("dwt2d", {"levels": 2, "wavelet": "haar"})
+    with pytest.raises(ValueError, match=r"wavelet='nope' is not allowed"):
+        sequence_transform_from("dwt", {"wavelet": "nope"})
+    with pytest.raises(ValueError, match=r"name='fft' is not a sequence transform; choose one of \['dct'"):
+        sequence_transform_from("fft", offered)
+
+
+def test_only_calibrated_feature_transforms_need_calibration():
+    assert [feature_transform(n).needs_calibration for n in ("hadamard", "none", "smoothquant")] == [
+        False, False, True]

@@ -158,3 +158,10 @@ def test_grid_shape_validated(bad):
 def test_dwt2d_levels_rule_uses_shorter_side():
     with pytest.raises(ValueError, match=r"levels=3 is too deep for min\(grid\)=4"):
         sequence_transform("dwt2d", grid=(4, 64), levels=3).forward(np.zeros((256, 1)))
+
+
+def test_filter_length_is_the_decomposition_filter():
+    from stamp_sim.transforms import DWT, DWT2D
+
+    assert (DWT(wavelet="haar").filter_length, DWT(wavelet="db2").filter_length) == (2, 4)
+    assert DWT2D(grid=(8, 8), wavelet="db4").filter_length == pywt.Wavelet("db4").dec_len == 8
