@@ -1,4 +1,4 @@
-"""Exact integer GEMM for operands of at most 8 bits: the order-independent part of every backend.
+"""Exact integer GEMM for operands of at most 8 bits: the order-independent part of the numba backend.
 
 Fast path: ``torch._int_mm`` (int8 x int8 -> int32; AMX/VNNI on this CPU, 4-8x float32).
 Operands whose values span at most 256 consecutive integers (uint8, |int8|, ...) are shifted into
