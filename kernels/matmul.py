@@ -49,7 +49,7 @@ def _numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool) -> Matm
 
 @register_backend("torch")
 def _torch(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool) -> MatmulResult:
-    from kernels.gpu import matmul_torch
+    from kernels.torch_backend import matmul_torch
 
     return matmul_torch(xo, wo, acc, counts)
 

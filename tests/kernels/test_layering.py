@@ -8,7 +8,7 @@ import kernels
 
 ROOT = Path(kernels.__file__).parent
 # torch backend; torch._int_mm and dtype checks of torch tensors handed in (both imported lazily)
-TORCH_ALLOWED = {"gpu.py", "numba_backend/_intgemm.py", "_checks.py"}
+TORCH_ALLOWED = {"torch_backend.py", "numba_backend/_intgemm.py", "_checks.py"}
 NUMBA = {"numba", "llvmlite"}
 
 
