@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from kernels._checks import Operand
-from kernels._plan import OUTER_SAT, OUTER_WRAP, UNBOUNDED, Registers, registers, values_only_wrap_bits
+from kernels._registers import OUTER_SAT, OUTER_WRAP, UNBOUNDED, Registers, registers, values_only_wrap_bits
 from kernels.result import MatmulResult
 from kernels.spec import AccMode, AccumulatorSpec
 

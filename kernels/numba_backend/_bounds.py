@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from kernels._plan import UNBOUNDED
+from kernels._registers import UNBOUNDED
 from kernels.numba_backend._jit import ashr, kernel, shl
 
 __all__ = ["SAFE", "UNPROVEN", "UNPROVABLE", "abs_stats", "fill_values", "level1", "level2", "zero_safe_blocks"]

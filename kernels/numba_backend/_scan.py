@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from kernels._plan import OUTER_EXACT, OUTER_SAT, OUTER_WRAP
+from kernels._registers import OUTER_EXACT, OUTER_SAT, OUTER_WRAP
 from kernels.numba_backend._jit import add_sat, add_wrap, ashr, kernel, mul_wrap, ne_int, shl, smax, smin
 
 __all__ = ["SAT_FULL", "SAT_NARROW", "WRAP_FULL", "WRAP_NARROW", "EXACT", "OUTER_EXACT", "OUTER_SAT", "OUTER_WRAP",

@@ -98,7 +98,7 @@ def test_scan_of_everything_equals_reference(case):
 
 
 def test_proofs_are_skipped_only_where_nearly_everything_overflows():
-    from kernels._plan import registers
+    from kernels._registers import registers
     from kernels.numba_backend import _bounds
     from kernels.numba_backend._matmul import proofs_pay
 
