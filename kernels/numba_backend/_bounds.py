@@ -81,7 +81,6 @@ def abs_stats(x, w):
     return xmax, xl1, wmax, wl1
 
 
-
 @kernel(parallel=True)
 def level1(s, xmax, xl1, wmax, wl1, tile, in_lo, in_hi, out_hi, certain_lo, certain_hi, block, values, flags):
     """flags[m, n // block] = the strongest flag of the block's outputs (SAFE, UNPROVEN or
@@ -154,14 +153,11 @@ def level2(s, b_core, b_row, b_col, b_const, rows, xmax, wmax, tile, in_lo, in_h
     (int64) in the blocks it proves SAFE.
 
     B[i, n] = b_core[i, n] + b_row[i] + b_col[n] + b_const (see exact_matmul_parts).
-    in_lo/in_hi, out_lo/out_hi : the inner / outer register ranges. Returns outputs still unsafe
-    in the re-decided blocks.
+    in_lo/in_hi, out_lo/out_hi : the inner / outer register ranges.
     """
     n_cols = s.shape[1]
-    unsafe = 0
     for i in prange(rows.shape[0]):
         m = rows[i]
-        row_unsafe = 0
         tile_in = in_hi // (tile * xmax[m]) if xmax[m] > 0 else np.int64(UNBOUNDED)
         for blk in range(flags.shape[1]):
             if flags[m, blk] != UNPROVEN:
@@ -182,11 +178,8 @@ def level2(s, b_core, b_row, b_col, b_const, rows, xmax, wmax, tile, in_lo, in_h
                 inner_ok = ((pos <= in_hi) & (neg <= -in_lo)) | (wm_b[j] <= tile_in)
                 outer_ok = (pos <= out_hi) & (neg <= -out_lo)
                 count += 1 - np.int64(inner_ok & outer_ok)
-            row_unsafe += count
             if count == 0:
                 flags[m, blk] = SAFE
                 v_b = values[m, n0:n1]
                 for j in range(s_b.shape[0]):
                     v_b[j] = np.int64(s_b[j])
-        unsafe += row_unsafe
-    return unsafe

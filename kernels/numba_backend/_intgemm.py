@@ -21,7 +21,6 @@ import numpy as np
 __all__ = ["exact_matmul", "exact_matmul_parts", "int8_gemm_available", "scratch_int32"]
 
 _CHUNK_K = 131071  # K * 128 * 128 must stay below 2^31
-_INT32_MAX = (1 << 31) - 1
 
 
 @functools.lru_cache(maxsize=1)
