@@ -33,3 +33,30 @@ def test_kernels_imports_only_numpy_numba_and_itself():
         extra = set(_imports(tree)) - allowed - ({"torch"} if name in TORCH_ALLOWED else set())
         extra -= NUMBA if name.startswith("numba_backend/") else set()
         assert not extra, f"{name} imports {sorted(extra)}"
+
+
+def test_only_the_dispatcher_reaches_into_numba_backend():
+    """The Numba internals sit in numba_backend/ and only int_matmul's dispatch imports them, so
+    backend="torch" or "reference" never loads Numba."""
+    for name, tree in _modules():
+        if name.startswith("numba_backend/"):
+            continue
+        reached = {m for m in _imports(tree, full=True) if m.startswith("kernels.numba_backend")}
+        assert not reached or name == "matmul.py", f"{name} imports {sorted(reached)}"
+
+
+def _listed(package_doc: str) -> set[str]:
+    """Module / subpackage names at the start of the lines under 'Where things are:'."""
+    section = package_doc.split("Where things are:", 1)[1]
+    return {line.split()[1].rstrip("/") for line in section.splitlines() if line.startswith("- ")}
+
+
+def test_where_things_are_lists_every_module():
+    """The maps in kernels/__init__.py and numba_backend/__init__.py name every module there is."""
+    from kernels import numba_backend
+
+    for package in (kernels, numba_backend):
+        folder = Path(package.__file__).parent
+        present = {p.name for p in folder.glob("*.py") if p.name != "__init__.py"}
+        present |= {p.name for p in folder.iterdir() if (p / "__init__.py").exists()}
+        assert _listed(package.__doc__) == present, package.__name__
