@@ -1,7 +1,6 @@
 """Input checks shared by every backend: integer operands, their declared widths, shapes.
 
-Small pure helpers on integer ranges live here too (one place for "what does a b-bit signed
-register hold").
+(What a b-bit register or operand holds is _registers.register_range.)
 """
 
 from __future__ import annotations
@@ -10,23 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kernels._registers import register_range
 from kernels.spec import AccumulatorSpec
 
-__all__ = ["Operand", "check_operands", "check_spec", "int_range", "MIN_OPERAND_BITS", "MAX_OPERAND_BITS"]
+__all__ = ["Operand", "check_operands", "check_spec", "MIN_OPERAND_BITS", "MAX_OPERAND_BITS"]
 
 MIN_OPERAND_BITS = 2
 MAX_OPERAND_BITS = 8
-
-
-def int_range(bits: int, signed: bool) -> tuple[int, int]:
-    """Range [lo, hi] of a `bits`-bit integer.
-
-    >>> int_range(4, True), int_range(4, False), int_range(16, True)
-    ((-8, 7), (0, 15), (-32768, 32767))
-    """
-    if signed:
-        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return 0, (1 << bits) - 1
 
 
 @dataclass(frozen=True)
@@ -106,7 +95,7 @@ def _operand(name: str, a, bits) -> Operand:
         lo, hi = (int(v) for v in (a.min(), a.max()))
     else:
         lo, hi = int(a.min()), int(a.max())
-    allowed_lo, allowed_hi = int_range(bits, signed)
+    allowed_lo, allowed_hi = register_range(bits, signed)
     if lo < allowed_lo or hi > allowed_hi:
         kind = "signed" if signed else "unsigned"
         raise ValueError(

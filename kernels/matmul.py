@@ -38,7 +38,7 @@ def _reference(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool) -> 
 
 @register_backend("numba")
 def _numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool) -> MatmulResult:
-    from kernels.cpu import matmul_numba
+    from kernels.numba_backend import matmul_numba
 
     if hasattr(xo.data, "cpu"):  # torch tensors: the numba path works on host numpy arrays
         xo = Operand(xo.data.cpu().numpy(), xo.bits, xo.signed, xo.lo, xo.hi)
@@ -49,7 +49,7 @@ def _numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool) -> Matm
 
 @register_backend("torch")
 def _torch(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool) -> MatmulResult:
-    from kernels.gpu import matmul_torch
+    from kernels.torch_backend import matmul_torch
 
     return matmul_torch(xo, wo, acc, counts)
 

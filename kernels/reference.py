@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels._checks import int_range
+from kernels._registers import register_range
 from kernels.result import MatmulResult
 from kernels.spec import AccMode, AccumulatorSpec
 
@@ -30,7 +30,7 @@ def register_add(register: int, addend: int, bits: int | None, mode: AccMode) ->
     true = register + addend
     if mode is AccMode.EXACT or bits is None:
         return true, False
-    lo, hi = int_range(bits, signed=True)
+    lo, hi = register_range(bits)
     if lo <= true <= hi:
         return true, False
     if mode is AccMode.SATURATE:

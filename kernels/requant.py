@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from kernels._checks import int_range
+from kernels._registers import register_range
 
 __all__ = [
     "quantize_multiplier",
@@ -151,7 +151,7 @@ def requantize(acc, bias, multiplier, zero_point: int, out_bits: int = 8, signed
     """
     if isinstance(out_bits, bool) or not isinstance(out_bits, (int, np.integer)) or not 2 <= out_bits <= 32:
         raise ValueError(f"out_bits={out_bits!r} is out of range; allowed: integers 2..32")
-    qmin, qmax = int_range(int(out_bits), bool(signed))
+    qmin, qmax = register_range(int(out_bits), bool(signed))
     acc64 = _as_int32_array("acc", acc)
     total = acc64 if bias is None else _wrap_int32(acc64 + _as_int32_array("bias", bias))
     mult = np.asarray(multiplier, dtype=np.float64)

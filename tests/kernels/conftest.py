@@ -2,12 +2,12 @@
 
 import numpy as np
 
-from kernels._checks import int_range
+from kernels._registers import register_range
 
 
 def random_operand(rng: np.random.Generator, shape, bits: int, signed: bool, container=None) -> np.ndarray:
     """Uniform integers of `bits` bits (signed or not) in `container` (default int8 / uint8)."""
-    lo, hi = int_range(bits, signed)
+    lo, hi = register_range(bits, signed)
     dtype = container or (np.int8 if signed else np.uint8)
     return rng.integers(lo, hi + 1, size=shape).astype(dtype)
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from kernels import _intgemm
-from kernels._intgemm import exact_matmul
+from kernels.numba_backend import _intgemm
+from kernels.numba_backend._intgemm import exact_matmul
 
 
 def _check(x, w):

@@ -1,4 +1,5 @@
-"""kernels stands alone: no stamp_sim or hw_models imports; torch only where the GEMM/torch backend needs it."""
+"""kernels stands alone: no stamp_sim or hw_models imports; torch only where the GEMM/torch backend needs it;
+Numba only inside kernels/numba_backend/."""
 
 import ast
 from pathlib import Path
@@ -7,20 +8,55 @@ import kernels
 
 ROOT = Path(kernels.__file__).parent
 # torch backend; torch._int_mm and dtype checks of torch tensors handed in (both imported lazily)
-TORCH_ALLOWED = {"gpu.py", "_intgemm.py", "_checks.py"}
+TORCH_ALLOWED = {"torch_backend.py", "numba_backend/_intgemm.py", "_checks.py"}
+NUMBA = {"numba", "llvmlite"}
 
 
-def _imports(path: Path):
-    for node in ast.walk(ast.parse(path.read_text())):
+def _modules():
+    """(path relative to kernels/, parsed module) of every module of the package, subpackages included."""
+    for path in sorted(ROOT.rglob("*.py")):
+        yield path.relative_to(ROOT).as_posix(), ast.parse(path.read_text())
+
+
+def _imports(tree, full: bool = False):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            yield from (a.name.split(".")[0] for a in node.names)
+            yield from (a.name if full else a.name.split(".")[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
-            yield node.module.split(".")[0]
+            yield node.module if full else node.module.split(".")[0]
 
 
 def test_kernels_imports_only_numpy_numba_and_itself():
-    allowed = {"kernels", "numpy", "numba", "llvmlite", "__future__", "dataclasses", "enum", "functools", "math",
-               "mmap", "os", "threading", "typing"}
-    for path in sorted(ROOT.glob("*.py")):
-        extra = set(_imports(path)) - allowed - ({"torch"} if path.name in TORCH_ALLOWED else set())
-        assert not extra, f"{path.name} imports {sorted(extra)}"
+    allowed = {"kernels", "numpy", "__future__", "dataclasses", "enum", "functools", "math", "mmap", "os",
+               "threading", "typing"}
+    for name, tree in _modules():
+        extra = set(_imports(tree)) - allowed - ({"torch"} if name in TORCH_ALLOWED else set())
+        extra -= NUMBA if name.startswith("numba_backend/") else set()
+        assert not extra, f"{name} imports {sorted(extra)}"
+
+
+def test_only_the_dispatcher_reaches_into_numba_backend():
+    """The Numba internals sit in numba_backend/ and only int_matmul's dispatch imports them, so
+    backend="torch" or "reference" never loads Numba."""
+    for name, tree in _modules():
+        if name.startswith("numba_backend/"):
+            continue
+        reached = {m for m in _imports(tree, full=True) if m.startswith("kernels.numba_backend")}
+        assert not reached or name == "matmul.py", f"{name} imports {sorted(reached)}"
+
+
+def _listed(package_doc: str) -> set[str]:
+    """Module / subpackage names at the start of the lines under 'Where things are:'."""
+    section = package_doc.split("Where things are:", 1)[1]
+    return {line.split()[1].rstrip("/") for line in section.splitlines() if line.startswith("- ")}
+
+
+def test_where_things_are_lists_every_module():
+    """The maps in kernels/__init__.py and numba_backend/__init__.py name every module there is."""
+    from kernels import numba_backend
+
+    for package in (kernels, numba_backend):
+        folder = Path(package.__file__).parent
+        present = {p.name for p in folder.glob("*.py") if p.name != "__init__.py"}
+        present |= {p.name for p in folder.iterdir() if (p / "__init__.py").exists()}
+        assert _listed(package.__doc__) == present, package.__name__

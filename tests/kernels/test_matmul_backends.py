@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from kernels import AccMode, AccumulatorSpec, MatmulResult, int_matmul
 from kernels._checks import check_operands
-from kernels.cpu import matmul_numba
+from kernels.numba_backend import matmul_numba
 from tests.kernels.conftest import random_operand
 
 MODES = [m.value for m in AccMode]
@@ -98,9 +98,9 @@ def test_scan_of_everything_equals_reference(case):
 
 
 def test_proofs_are_skipped_only_where_nearly_everything_overflows():
-    from kernels import _bounds
-    from kernels._plan import registers
-    from kernels.cpu import proofs_pay
+    from kernels._registers import registers
+    from kernels.numba_backend import _bounds
+    from kernels.numba_backend._matmul import proofs_pay
 
     rng = np.random.default_rng(0)
     spec = AccumulatorSpec(16, "saturate")
@@ -172,7 +172,7 @@ def test_cuda_backend_equals_reference():
 
 
 def test_scan_tasks_pair_rows_within_a_block():
-    from kernels._scan import pair_tasks
+    from kernels.numba_backend._scan import pair_tasks
 
     task_m = np.array([0, 3, 4, 1, 2, 5, 7])
     task_blk = np.array([0, 0, 0, 1, 1, 1, 1])
@@ -213,7 +213,7 @@ def test_numba_equals_torch_on_sampled_sizes(data, spec):
 
 
 def test_lazily_zeroed_counts_are_ordinary_writable_zeros():
-    from kernels._alloc import lazy_zeros
+    from kernels.numba_backend._alloc import lazy_zeros
 
     a = lazy_zeros((1024, 1024))
     assert a.dtype == np.int64 and a.shape == (1024, 1024) and a.flags.writeable and a.flags.c_contiguous

@@ -1,9 +1,11 @@
-"""The torch backend: the same semantics in torch ops, on CUDA when present, else on the CPU.
+"""The torch backend (backend="torch"): the same semantics in torch ops, on CUDA when present,
+else on the CPU.
 
 Exact sums come from a float64 matmul, which is exact here on every device: products are
 integers of at most 16 bits and every partial sum stays below K * 2^16 < 2^53, so no rounding
-can occur in any summation order. The Pos/Neg bound (see _bounds.py) proves most outputs safe;
-the rest are scanned with one vectorized step per k over all unsafe outputs at once.
+can occur in any summation order. The Pos/Neg bound (see numba_backend/_bounds.py) proves most
+outputs safe; the rest are scanned with one vectorized step per k over all unsafe outputs at
+once (_scan; the registers' saturate / wrap steps are _inner_step and _outer_step).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 import torch
 
 from kernels._checks import Operand
-from kernels._plan import OUTER_SAT, OUTER_WRAP, UNBOUNDED, Registers, registers, values_only_wrap_bits
+from kernels._registers import OUTER_SAT, OUTER_WRAP, UNBOUNDED, Registers, registers, values_only_wrap_bits
 from kernels.result import MatmulResult
 from kernels.spec import AccMode, AccumulatorSpec
 

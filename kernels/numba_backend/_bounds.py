@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from kernels._numba import ashr, kernel, shl
-from kernels._plan import UNBOUNDED
+from kernels._registers import UNBOUNDED
+from kernels.numba_backend._jit import ashr, kernel, shl
 
 __all__ = ["SAFE", "UNPROVEN", "UNPROVABLE", "abs_stats", "fill_values", "level1", "level2", "zero_safe_blocks"]
 
@@ -79,7 +79,6 @@ def abs_stats(x, w):
             wmax[n] = max(wmax[n], v)
             wl1[n] += v
     return xmax, xl1, wmax, wl1
-
 
 
 @kernel(parallel=True)
@@ -154,14 +153,11 @@ def level2(s, b_core, b_row, b_col, b_const, rows, xmax, wmax, tile, in_lo, in_h
     (int64) in the blocks it proves SAFE.
 
     B[i, n] = b_core[i, n] + b_row[i] + b_col[n] + b_const (see exact_matmul_parts).
-    in_lo/in_hi, out_lo/out_hi : the inner / outer register ranges. Returns outputs still unsafe
-    in the re-decided blocks.
+    in_lo/in_hi, out_lo/out_hi : the inner / outer register ranges.
     """
     n_cols = s.shape[1]
-    unsafe = 0
     for i in prange(rows.shape[0]):
         m = rows[i]
-        row_unsafe = 0
         tile_in = in_hi // (tile * xmax[m]) if xmax[m] > 0 else np.int64(UNBOUNDED)
         for blk in range(flags.shape[1]):
             if flags[m, blk] != UNPROVEN:
@@ -182,11 +178,8 @@ def level2(s, b_core, b_row, b_col, b_const, rows, xmax, wmax, tile, in_lo, in_h
                 inner_ok = ((pos <= in_hi) & (neg <= -in_lo)) | (wm_b[j] <= tile_in)
                 outer_ok = (pos <= out_hi) & (neg <= -out_lo)
                 count += 1 - np.int64(inner_ok & outer_ok)
-            row_unsafe += count
             if count == 0:
                 flags[m, blk] = SAFE
                 v_b = values[m, n0:n1]
                 for j in range(s_b.shape[0]):
                     v_b[j] = np.int64(s_b[j])
-        unsafe += row_unsafe
-    return unsafe

@@ -1,16 +1,30 @@
-"""Register limits of an AccumulatorSpec on a given K, shared by the numba and torch backends."""
+"""What a register holds: the two's-complement range of a b-bit register or operand
+(register_range), and the inner/outer register limits of an AccumulatorSpec on a given K
+(registers), shared by the numba and torch backends.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kernels._checks import int_range
 from kernels.spec import AccMode, AccumulatorSpec
 
-__all__ = ["UNBOUNDED", "OUTER_EXACT", "OUTER_SAT", "OUTER_WRAP", "Registers", "registers", "values_only_wrap_bits"]
+__all__ = ["UNBOUNDED", "OUTER_EXACT", "OUTER_SAT", "OUTER_WRAP", "Registers", "register_range", "registers",
+           "values_only_wrap_bits"]
 
 UNBOUNDED = 1 << 62  # stands for "no limit" in int64 comparisons
 OUTER_EXACT, OUTER_SAT, OUTER_WRAP = 0, 1, 2
+
+
+def register_range(bits: int, signed: bool = True) -> tuple[int, int]:
+    """Range [lo, hi] of a `bits`-bit two's-complement register or operand (unsigned: [0, 2^bits - 1]).
+
+    >>> register_range(4), register_range(4, signed=False), register_range(16)
+    ((-8, 7), (0, 15), (-32768, 32767))
+    """
+    if signed:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
 
 
 @dataclass(frozen=True)
@@ -33,11 +47,11 @@ def registers(acc: AccumulatorSpec, k_len: int) -> Registers:
     if acc.mode is AccMode.EXACT:
         in_lo, in_hi = -UNBOUNDED, UNBOUNDED
     else:
-        in_lo, in_hi = int_range(acc.bits, True)
+        in_lo, in_hi = register_range(acc.bits)
     outer_mode = acc.effective_outer_mode
     if acc.tile is None or acc.outer_bits is None or outer_mode is AccMode.EXACT:
         return Registers(tile, in_lo, in_hi, -UNBOUNDED, UNBOUNDED, OUTER_EXACT, 64)
-    out_lo, out_hi = int_range(acc.outer_bits, True)
+    out_lo, out_hi = register_range(acc.outer_bits)
     n_tiles = -(-k_len // tile) if tile else 0
     if in_hi < UNBOUNDED and n_tiles * in_lo >= out_lo and n_tiles * in_hi <= out_hi:
         # The outer register adds n_tiles inner values, each inside the inner range: no partial

@@ -23,11 +23,10 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from kernels._numba import add_sat, add_wrap, ashr, kernel, mul_wrap, ne_int, shl, smax, smin
-from kernels._plan import OUTER_EXACT, OUTER_SAT, OUTER_WRAP
+from kernels._registers import OUTER_SAT, OUTER_WRAP
+from kernels.numba_backend._jit import add_sat, add_wrap, ashr, kernel, mul_wrap, ne_int, shl, smax, smin
 
-__all__ = ["SAT_FULL", "SAT_NARROW", "WRAP_FULL", "WRAP_NARROW", "EXACT", "OUTER_EXACT", "OUTER_SAT", "OUTER_WRAP",
-           "scan_tasks", "blocked", "pair_tasks"]
+__all__ = ["SAT_FULL", "SAT_NARROW", "WRAP_FULL", "WRAP_NARROW", "EXACT", "scan_tasks", "blocked", "pair_tasks"]
 
 SAT_FULL, SAT_NARROW, WRAP_FULL, WRAP_NARROW, EXACT = 0, 1, 2, 3, 4
 
@@ -187,30 +186,18 @@ def _pair_chunk_kernel(step):
     return kernel()(chunk2)
 
 
-_chunk = {
-    SAT_FULL: _chunk_kernel(_step_sat_full),
-    SAT_NARROW: _chunk_kernel(_step_sat_narrow),
-    WRAP_FULL: _chunk_kernel(_step_wrap_full),
-    WRAP_NARROW: _chunk_kernel(_step_wrap_narrow),
-    EXACT: _chunk_kernel(_step_exact),
-}
-_chunk_sat_full = _chunk[SAT_FULL]
-_chunk_sat_narrow = _chunk[SAT_NARROW]
-_chunk_wrap_full = _chunk[WRAP_FULL]
-_chunk_wrap_narrow = _chunk[WRAP_NARROW]
-_chunk_exact = _chunk[EXACT]
-_pair = {
-    SAT_FULL: _pair_chunk_kernel(_step_sat_full),
-    SAT_NARROW: _pair_chunk_kernel(_step_sat_narrow),
-    WRAP_FULL: _pair_chunk_kernel(_step_wrap_full),
-    WRAP_NARROW: _pair_chunk_kernel(_step_wrap_narrow),
-    EXACT: _pair_chunk_kernel(_step_exact),
-}
-_pair_sat_full = _pair[SAT_FULL]
-_pair_sat_narrow = _pair[SAT_NARROW]
-_pair_wrap_full = _pair[WRAP_FULL]
-_pair_wrap_narrow = _pair[WRAP_NARROW]
-_pair_exact = _pair[EXACT]
+# One module-level kernel per (rows, step kind): _chunk_rows calls them by name (a global that
+# Numba compiles in; a dict lookup would not be).
+_chunk_sat_full = _chunk_kernel(_step_sat_full)
+_chunk_sat_narrow = _chunk_kernel(_step_sat_narrow)
+_chunk_wrap_full = _chunk_kernel(_step_wrap_full)
+_chunk_wrap_narrow = _chunk_kernel(_step_wrap_narrow)
+_chunk_exact = _chunk_kernel(_step_exact)
+_pair_sat_full = _pair_chunk_kernel(_step_sat_full)
+_pair_sat_narrow = _pair_chunk_kernel(_step_sat_narrow)
+_pair_wrap_full = _pair_chunk_kernel(_step_wrap_full)
+_pair_wrap_narrow = _pair_chunk_kernel(_step_wrap_narrow)
+_pair_exact = _pair_chunk_kernel(_step_exact)
 
 
 @kernel(inline="always")

@@ -1,4 +1,4 @@
-"""Exact integer GEMM for operands of at most 8 bits: the order-independent part of every backend.
+"""Exact integer GEMM for operands of at most 8 bits: the order-independent part of the numba backend.
 
 Fast path: ``torch._int_mm`` (int8 x int8 -> int32; AMX/VNNI on this CPU, 4-8x float32).
 Operands whose values span at most 256 consecutive integers (uint8, |int8|, ...) are shifted into
@@ -21,7 +21,6 @@ import numpy as np
 __all__ = ["exact_matmul", "exact_matmul_parts", "int8_gemm_available", "scratch_int32"]
 
 _CHUNK_K = 131071  # K * 128 * 128 must stay below 2^31
-_INT32_MAX = (1 << 31) - 1
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,4 +1,4 @@
-"""The fast CPU backend: exact integer GEMM + overflow proofs + Numba scans of what is left.
+"""The numba backend (the fast CPU path): exact integer GEMM + overflow proofs + Numba scans of what is left.
 
 Plan of one call (see _bounds.py and _scan.py for the pieces):
 1. Level 0: if K * max|x| * max|w| (and T * max|x| * max|w| per tile) fits the registers, no
@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels import _bounds, _scan
-from kernels._alloc import lazy_zeros
-from kernels._checks import Operand, int_range
-from kernels._intgemm import exact_matmul, exact_matmul_parts, scratch_int32
-from kernels._plan import OUTER_EXACT, UNBOUNDED, registers, values_only_wrap_bits
+from kernels._checks import Operand
+from kernels._registers import OUTER_EXACT, UNBOUNDED, register_range, registers, values_only_wrap_bits
+from kernels.numba_backend import _bounds, _scan
+from kernels.numba_backend._alloc import lazy_zeros
+from kernels.numba_backend._intgemm import exact_matmul, exact_matmul_parts, scratch_int32
 from kernels.result import MatmulResult
 from kernels.spec import AccMode, AccumulatorSpec
 
@@ -45,7 +45,7 @@ def _lane_plan(acc: AccumulatorSpec, max_product: int, tile: int, lanes: str | N
             continue
         if acc.bits > width:
             continue
-        lo, hi = int_range(acc.bits, True)
+        lo, hi = register_range(acc.bits)
         sat = acc.mode is AccMode.SATURATE
         if acc.bits == width:
             return dtype, (_scan.SAT_FULL if sat else _scan.WRAP_FULL), lo, hi, 0

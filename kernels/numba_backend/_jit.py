@@ -22,20 +22,18 @@ from numba.extending import intrinsic  # noqa: E402
 __all__ = ["kernel", "add_wrap", "mul_wrap", "add_sat", "smin", "smax", "shl", "ashr", "ne_int"]
 
 
-def kernel(signatures=None, *, parallel: bool = False, inline: str = "never"):
+def kernel(*, parallel: bool = False, inline: str = "never"):
     """Decorate a Numba kernel: nopython, cache=True, numpy error model, GIL released.
 
-    signatures : optional Numba signature(s); None compiles lazily on first call (importing the
-        package then costs no compile time).
+    Kernels compile lazily on first call, for the argument types they get (no signatures:
+    importing the package costs no compile time).
     parallel : True for kernels with a ``prange`` loop over rows or tasks.
     inline : "always" for the small scalar cores called from the scans.
     """
     options = dict(cache=True, nogil=True, error_model="numpy", fastmath=False, inline=inline)
     if parallel:
         options["parallel"] = True
-    if signatures is None:
-        return numba.njit(**options)
-    return numba.njit(signatures, **options)
+    return numba.njit(**options)
 
 
 def _same_int_types(a, b) -> bool:

@@ -1,4 +1,4 @@
-"""Output arrays of the CPU backend."""
+"""Output arrays of the numba backend."""
 
 from __future__ import annotations
 
