@@ -1,6 +1,6 @@
 """LayerPrecision: the precision of one linear layer as plain fields (no stamp_sim types).
 
-The toolkit's PrecisionConfig maps onto this in ``stamp_sim.costing``; the cost model
+The toolkit's PrecisionConfig maps onto this in ``stamp_sim.pricing``; the cost model
 only needs widths, row counts, granularities and which transforms run.
 """
 

@@ -82,6 +82,8 @@ class PrecisionConfig:
     w_granularity : per-channel (one scale per output channel), per-group or per-tensor.
     accumulator : AccumulatorSpec of the integer path; None = exact.
     weight_l1 : "none", "a2q" or "a2q+": accumulator-aware L1 bound on integer weights.
+    baseline : name of the config this one is compared with at a matched budget (the
+        report's comparisons read it); None = no comparison. Not inherited by ``extends``.
     """
 
     name: str = "custom"
@@ -108,11 +110,16 @@ class PrecisionConfig:
     a_clip: float = 1.0
     weight_l1: str = "none"
     accumulator: AccumulatorSpec | None = None
+    baseline: str | None = None
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError(f"PrecisionConfig.name={self.name!r} is invalid; allowed: a non-empty string")
+        if self.baseline is not None and (not isinstance(self.baseline, str) or not self.baseline
+                                          or self.baseline == self.name):
+            raise ConfigError(f"PrecisionConfig.baseline={self.baseline!r} is invalid; allowed: None or the "
+                              "name of another config")
         _bits(self.w_bits, "w_bits", optional=True)
         _bits(self.a_bits, "a_bits", optional=True)
         _bits(self.a_high_bits, "a_high_bits", optional=False)
@@ -200,6 +207,20 @@ class PrecisionConfig:
     def replace(self, **changes) -> "PrecisionConfig":
         return dataclasses.replace(self, **changes)
 
+    def changes_from(self, other: "PrecisionConfig") -> str:
+        """The fields that differ from `other`, e.g. 'seq_transform identity -> dwt'
+        (name, description and baseline left out); '' when none do."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        skip = ("name", "description", "baseline")
+
+        def text(cfg, key):
+            value = getattr(cfg, key)
+            return value.describe() if isinstance(value, AccumulatorSpec) else (
+                value.value if isinstance(value, enum.Enum) else value)
+
+        return "; ".join(f"{k} {text(other, k)} -> {text(self, k)}"
+                         for k in mine if k not in skip and mine[k] != theirs[k])
+
     # -- dict / YAML ---------------------------------------------------------------------
     def to_dict(self) -> dict:
         out = {}
@@ -223,6 +244,7 @@ class PrecisionConfig:
         base = {}
         if "extends" in data:
             base = get_preset(data.pop("extends")).to_dict()
+            base.pop("baseline")  # a derived config is not matched to its preset's baseline
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -252,17 +274,19 @@ _PRESET_LIST = [
     PrecisionConfig(name="w4a4-first64", description="w4a4 with the first 64 tokens at 8 bits (matched budget)",
                     w_bits=4, a_bits=4, high_rows=64, accumulator=_int_acc()),
     PrecisionConfig(name="w4a4-stamp", description="STaMP: 3-level Haar DWT over tokens, first 64 rows at 8 bits",
-                    w_bits=4, a_bits=4, high_rows=64, seq_transform="dwt", accumulator=_int_acc()),
+                    w_bits=4, a_bits=4, high_rows=64, seq_transform="dwt", accumulator=_int_acc(),
+                    baseline="w4a4-first64"),
     PrecisionConfig(name="w4a4-hadamard",
                     description="randomized Hadamard feature rotation (QuaRot style), first 64 tokens at 8 bits",
                     w_bits=4, a_bits=4, high_rows=64, feature_transform="hadamard", accumulator=_int_acc()),
     PrecisionConfig(name="w4a4-hadamard-stamp", description="Hadamard rotation + STaMP (3-level Haar, 64 rows at 8 bits)",
                     w_bits=4, a_bits=4, high_rows=64, seq_transform="dwt", feature_transform="hadamard",
-                    accumulator=_int_acc()),
+                    accumulator=_int_acc(), baseline="w4a4-hadamard"),
     PrecisionConfig(name="w4a4-stamp-acc16",
                     description="w4a4-stamp on a 16-bit saturating accumulator, tiles of 64, 32-bit outer",
                     w_bits=4, a_bits=4, high_rows=64, seq_transform="dwt",
-                    accumulator=AccumulatorSpec(bits=16, mode="saturate", tile=64, outer_bits=32)),
+                    accumulator=AccumulatorSpec(bits=16, mode="saturate", tile=64, outer_bits=32),
+                    baseline="w4a4-stamp"),
 ]
 PRESETS: dict[str, PrecisionConfig] = {c.name: c for c in _PRESET_LIST}
 

@@ -7,15 +7,14 @@ the last hidden state against the float model.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
-from stamp_sim.metrics import perplexity
+from stamp_sim.metrics import NextTokenAccuracy, SignalNoise, cosine_similarity
 from stamp_sim.models import LoadedModel, ModelKind, synthetic_token_ids, token_windows, vit_images, wiki_token_ids
 
-__all__ = ["EvalData", "accuracy", "model_outputs", "prepare_data", "run_calibration"]
+__all__ = ["EvalData", "accuracy", "float_reference", "model_outputs", "prepare_data", "run_calibration"]
 
 
 @dataclass(frozen=True)
@@ -77,18 +76,20 @@ def model_outputs(model, batch: dict, kind: ModelKind, device: str = "cpu") -> t
     return t.float().cpu()
 
 
+def float_reference(model, data: EvalData, device: str = "cpu", progress=None) -> list[torch.Tensor]:
+    """The float model's outputs (model_outputs) on every evaluation batch, in order."""
+    out = []
+    for batch in data.evaluation:
+        out.append(model_outputs(model, batch, data.kind, device))
+        if progress is not None:
+            progress.update(1)
+    return out
+
+
 def run_calibration(model, data: EvalData, device: str = "cpu") -> None:
     """Forward the calibration batches (inside ``stamp_sim.nn.calibration``)."""
     for batch in data.calibration or data.evaluation[:1]:
         model_outputs(model, batch, data.kind, device)
-
-
-def _kl_sum(ref: torch.Tensor, out: torch.Tensor) -> tuple[float, int, int]:
-    lp = torch.log_softmax(ref.double(), dim=-1)
-    lq = torch.log_softmax(out.double(), dim=-1)
-    kl = (lp.exp() * (lp - lq)).sum(dim=-1)
-    agree = (ref.argmax(-1) == out.argmax(-1)).sum()
-    return float(kl.sum()), int(agree), int(kl.numel())
 
 
 @torch.no_grad()
@@ -97,28 +98,20 @@ def accuracy(model, data: EvalData, reference: list[torch.Tensor], device: str =
 
     Causal LM: ppl (perplexity), kl (nats, mean over positions), top1 (share).
     Encoder / ViT: out_sqnr_db (dB) and cosine of the last hidden state.
+    All through ``stamp_sim.metrics``.
     """
-    kl_total, agree, count, nll, n_pred = 0.0, 0, 0, 0.0, 0
-    signal, noise, cos_sum, cos_n = 0.0, 0.0, 0.0, 0
+    tokens, hidden = NextTokenAccuracy(), SignalNoise()
+    cos_sum, cos_n = 0.0, 0
     for batch, ref in zip(data.evaluation, reference):
         out = model_outputs(model, batch, data.kind, device)
         if data.kind is ModelKind.CAUSAL_LM:
-            k, a, c = _kl_sum(ref, out)
-            kl_total, agree, count = kl_total + k, agree + a, count + c
-            ids = batch["input_ids"]
-            n = ids.shape[-1] - 1
-            nll += math.log(perplexity(out[:, :-1], ids[:, 1:])) * n
-            n_pred += n
+            tokens.add(ref, out, batch["input_ids"])
         else:
-            r, o = ref.double(), out.double()
-            signal += float(r.pow(2).sum())
-            noise += float((r - o).pow(2).sum())
-            cos_sum += float(torch.nn.functional.cosine_similarity(r, o, dim=-1).sum())
-            cos_n += r.shape[0] * r.shape[1]
+            hidden.add(ref, out)
+            cos_sum += cosine_similarity(ref, out) * ref.shape[0] * ref.shape[1]
+            cos_n += ref.shape[0] * ref.shape[1]
         if progress is not None:
             progress.update(1)
     if data.kind is ModelKind.CAUSAL_LM:
-        return {"ppl": math.exp(nll / n_pred), "kl": kl_total / count, "top1": agree / count}
-    out_sqnr = math.inf if noise == 0 else 10 * math.log10(signal / noise)
-    return {"out_sqnr_db": out_sqnr, "cosine": cos_sum / cos_n}
-
+        return tokens.result()
+    return {"out_sqnr_db": hidden.sqnr_db, "cosine": cos_sum / cos_n}

@@ -1,8 +1,17 @@
-"""Accuracy metrics: SQNR, energy concentration, the STaMP Theorem 1 bound, KL, perplexity."""
+"""Accuracy metrics, the one place they are computed: perplexity, KL, top-1, SQNR, cosine.
+
+``stamp-sim run``, ``stamp-sim sensitivity`` and ``stamp-sim validate`` all measure
+accuracy through these functions, so one config on the same windows gets the same
+numbers whichever workflow reports it. Next-token metrics over several windows are
+summed with ``NextTokenAccuracy`` (sums, then one division), SQNR from running sums
+with ``sqnr_from_sums``. Also the STaMP quantities: energy concentration and the
+Theorem 1 bound.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -10,33 +19,65 @@ import torch.nn.functional as F
 from stamp_sim._arrays import as_tensor
 
 __all__ = [
+    "NextTokenAccuracy",
+    "SignalNoise",
     "cosine_similarity",
     "energy_concentration",
     "kl_divergence",
+    "log_probs",
+    "mean_squared_error",
+    "next_token_nll",
     "perplexity",
     "sqnr_db",
+    "sqnr_from_sums",
     "theorem1_bound",
     "top1_agreement",
 ]
 
 
-def sqnr_db(reference, approx) -> float:
-    """Signal-to-quantization-noise ratio in dB: 10 log10(sum ref^2 / sum (ref - approx)^2).
+def sqnr_from_sums(signal: float, noise: float) -> float:
+    """10 log10(signal / noise) in dB from energies (sums of squares, >= 0).
 
-    +inf when approx equals reference exactly.
+    No noise is +inf (exact, even for a zero signal); a zero signal with noise is -inf.
+    Never raises on zeros: a layer that sees only zeros is a valid measurement.
     """
-    r, _ = as_tensor(reference)
-    a, _ = as_tensor(approx)
-    if r.shape != a.shape:
-        raise ValueError(f"approx has shape {tuple(a.shape)}; allowed: the reference's {tuple(r.shape)}")
-    r = r.double()
-    noise = (r - a.double()).pow(2).sum().item()
-    signal = r.pow(2).sum().item()
     if noise == 0.0:
         return math.inf
     if signal == 0.0:
         return -math.inf
     return 10.0 * math.log10(signal / noise)
+
+
+@dataclass
+class SignalNoise:
+    """Running sums of signal energy (ref^2) and noise energy ((ref - approx)^2)."""
+
+    signal: float = 0.0
+    noise: float = 0.0
+
+    def add(self, reference: torch.Tensor, approx: torch.Tensor) -> None:
+        """Add one pair of same-shape tensors (float64 sums)."""
+        r = reference.detach().double()
+        self.signal += float(r.pow(2).sum())
+        self.noise += float((r - approx.detach().double()).pow(2).sum())
+
+    @property
+    def sqnr_db(self) -> float:
+        return sqnr_from_sums(self.signal, self.noise)
+
+
+def sqnr_db(reference, approx) -> float:
+    """Signal-to-quantization-noise ratio in dB: 10 log10(sum ref^2 / sum (ref - approx)^2).
+
+    +inf when approx equals reference exactly; -inf for a zero reference with noise.
+    """
+    r, _ = as_tensor(reference)
+    a, _ = as_tensor(approx)
+    if r.shape != a.shape:
+        raise ValueError(f"approx has shape {tuple(a.shape)}; allowed: the reference's {tuple(r.shape)}")
+    sums = SignalNoise()
+    sums.add(r, a)
+    return sums.sqnr_db
 
 
 def energy_concentration(x, k: int, rows: str = "first") -> float:
@@ -76,17 +117,54 @@ def theorem1_bound(transformed, bits, symmetric: bool = False) -> float:
     return float((d / 2.0 * e / (2.0**b - 1.0) ** 2).sum())
 
 
-def kl_divergence(logits_p, logits_q) -> float:
-    """Mean over positions of KL(P || Q) in nats, P = softmax(logits_p) (the float model)."""
+def log_probs(logits) -> torch.Tensor:
+    """log-softmax over the last axis in float64: a reference's, computed once and reused."""
+    t, _ = as_tensor(logits)
+    return F.log_softmax(t.double(), dim=-1)
+
+
+def _kl_per_position(logits_p: torch.Tensor, logits_q: torch.Tensor, log_p: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+    """KL(P || Q) in nats at every position, float64; P = softmax(logits_p) (or exp(log_p))."""
+    lp = F.log_softmax(logits_p.double(), dim=-1) if log_p is None else log_p
+    lq = F.log_softmax(logits_q.double(), dim=-1)
+    return (lp.exp() * (lp - lq)).sum(dim=-1)
+
+
+def _nll_sum(logits: torch.Tensor, ids: torch.Tensor) -> tuple[float, int]:
+    """(summed next-token NLL in nats, predictions): positions 0..T-2 predict ids 1..T-1."""
+    lg = logits[..., :-1, :].reshape(-1, logits.shape[-1]).double()
+    target = ids[..., 1:].reshape(-1).long()
+    return float(F.cross_entropy(lg, target, reduction="sum")), int(target.numel())
+
+
+def kl_divergence(logits_p, logits_q, log_p: torch.Tensor | None = None) -> float:
+    """Mean over positions of KL(P || Q) in nats, P = softmax(logits_p) (the float model).
+
+    log_p : log_probs(logits_p), when the caller keeps it across many Q.
+    """
     p, _ = as_tensor(logits_p)
     q, _ = as_tensor(logits_q)
-    lp = F.log_softmax(p.double(), dim=-1)
-    lq = F.log_softmax(q.double(), dim=-1)
-    return float((lp.exp() * (lp - lq)).sum(dim=-1).mean())
+    return float(_kl_per_position(p, q, log_p).mean())
+
+
+def mean_squared_error(reference, approx) -> float:
+    """Mean of (reference - approx)^2 over every element (e.g. logits), float64."""
+    r, _ = as_tensor(reference)
+    a, _ = as_tensor(approx)
+    return float((r.double() - a.double()).pow(2).mean())
+
+
+def next_token_nll(logits, ids) -> float:
+    """Mean next-token negative log-likelihood in nats of windows ids (..., T) under logits (..., T, V)."""
+    lg, _ = as_tensor(logits)
+    tg, _ = as_tensor(ids)
+    total, count = _nll_sum(lg, tg)
+    return total / count
 
 
 def perplexity(logits, targets) -> float:
-    """exp(mean next-token cross-entropy); logits (..., V) predict targets (...) (ids)."""
+    """exp(mean cross-entropy) of logits (..., V) against aligned target ids (...)."""
     lg, _ = as_tensor(logits)
     tg, _ = as_tensor(targets)
     nll = F.cross_entropy(lg.reshape(-1, lg.shape[-1]).double(), tg.reshape(-1).long())
@@ -105,3 +183,31 @@ def cosine_similarity(reference, approx) -> float:
     r, _ = as_tensor(reference)
     a, _ = as_tensor(approx)
     return float(F.cosine_similarity(r.double(), a.double(), dim=-1).mean())
+
+
+@dataclass
+class NextTokenAccuracy:
+    """Perplexity, KL(P_fp || P_q) and top-1 agreement summed over windows, then divided once.
+
+    ``add(reference_logits, logits, ids)`` per window (or a stack of windows): logits
+    (..., T, V), ids (..., T). ``result()`` gives ppl (exp of the mean NLL over every
+    prediction), kl (nats, mean over every position) and top1 (share of positions).
+    """
+
+    nll: float = 0.0
+    predictions: int = 0
+    kl: float = 0.0
+    agree: int = 0
+    positions: int = 0
+
+    def add(self, reference: torch.Tensor, logits: torch.Tensor, ids: torch.Tensor) -> None:
+        total, count = _nll_sum(logits, ids)
+        self.nll += total
+        self.predictions += count
+        self.kl += float(_kl_per_position(reference, logits).sum())
+        self.agree += int((reference.argmax(-1) == logits.argmax(-1)).sum())
+        self.positions += int(reference.shape[:-1].numel())
+
+    def result(self) -> dict[str, float]:
+        return {"ppl": math.exp(self.nll / self.predictions), "kl": self.kl / self.positions,
+                "top1": self.agree / self.positions}

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 import hw_models
 from stamp_sim.cli import main
 from stamp_sim.config import PRESETS, get_preset
-from stamp_sim.costing import layer_precision, price_workload
+from stamp_sim.pricing import layer_precision, price_workload
 
 
 def invoke(*args):
@@ -117,7 +117,7 @@ def test_layer_precision_of_presets():
 
 
 def test_every_preset_prices():
-    work = pd.DataFrame({"layer": ["q"], "s": [256], "k": [576], "n": [576]})
+    work = pd.DataFrame({"layer": ["q"], "tokens": [256], "k": [576], "n": [576]})
     table = price_workload(work, list(PRESETS), ["npu", "lunar-lake-npu"])
     assert len(table) == len(PRESETS) * 2 * 2
     acc16 = table[(table.config == "w4a4-stamp-acc16") & (table.hw == "npu") & (table.phase == "prefill")].iloc[0]

@@ -1,7 +1,7 @@
 import numpy as np
 from click.testing import CliRunner
 
-import stamp_sim.validation as validation
+import stamp_sim.workflows.validate as validation
 from kernels import MatmulResult
 from stamp_sim.cli import main
 

@@ -58,3 +58,28 @@ def test_measured_error_never_above_theorem1_bound(tokens, d, levels, symmetric,
     zq = quantize(z, bits, "per-token", symmetric=symmetric).dequantize()
     measured = float((L.inverse(zq, tokens=tokens) - x).pow(2).sum())
     assert measured <= theorem1_bound(z, bits, symmetric=symmetric) * (1 + 1e-9) + 1e-12
+
+
+def test_sqnr_is_safe_on_zero_signals():
+    from stamp_sim.metrics import sqnr_from_sums
+
+    assert sqnr_db(np.zeros(4), np.zeros(4)) == math.inf  # nothing to get wrong: exact
+    assert sqnr_db(np.zeros(4), np.ones(4)) == -math.inf
+    assert sqnr_from_sums(0.0, 0.0) == math.inf and sqnr_from_sums(0.0, 1.0) == -math.inf
+    assert sqnr_from_sums(100.0, 1.0) == pytest.approx(20.0)
+
+
+def test_next_token_accuracy_over_windows_equals_the_pooled_metrics():
+    from stamp_sim.metrics import NextTokenAccuracy, next_token_nll
+
+    g = torch.Generator().manual_seed(0)
+    ref, out = torch.randn(3, 9, 11, generator=g), torch.randn(3, 9, 11, generator=g)
+    ids = torch.randint(0, 11, (3, 9), generator=g)
+    acc = NextTokenAccuracy()
+    for i in range(3):  # one window at a time, as stamp-sim run evaluates
+        acc.add(ref[i : i + 1], out[i : i + 1], ids[i : i + 1])
+    res = acc.result()
+    assert res["ppl"] == pytest.approx(perplexity(out[:, :-1], ids[:, 1:]), rel=1e-12)
+    assert res["ppl"] == pytest.approx(math.exp(next_token_nll(out, ids)), rel=1e-12)
+    assert res["kl"] == pytest.approx(kl_divergence(ref, out), rel=1e-12)
+    assert res["top1"] == pytest.approx(top1_agreement(ref, out))

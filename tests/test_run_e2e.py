@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 pytest.importorskip("transformers")
 
-import stamp_sim.experiment as experiment  # noqa: E402
+import stamp_sim.config_eval as config_eval  # noqa: E402
 from stamp_sim.cli import main  # noqa: E402
 
 CONTRACT = ["config", "hw", "w_bits", "a_bits", "avg_a_bits", "acc_bits", "seq_transform", "feature_transform",
@@ -70,7 +70,7 @@ def test_interrupted_run_resumes_and_same_seed_same_numbers(tmp_path, monkeypatc
     reference = pd.read_csv(os.path.join(_run_dir(full), "results.csv"))
 
     calls = {"n": 0}
-    real = experiment.quantize_model
+    real = config_eval.quantize_model
 
     def interrupted(*args, **kwargs):
         calls["n"] += 1
@@ -78,7 +78,7 @@ def test_interrupted_run_resumes_and_same_seed_same_numbers(tmp_path, monkeypatc
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(experiment, "quantize_model", interrupted)
+    monkeypatch.setattr(config_eval, "quantize_model", interrupted)
     broken = _run(tmp_path / "b")
     assert broken.exit_code != 0
     (run_dir,) = [os.path.join(tmp_path / "b" / "reports", d) for d in os.listdir(tmp_path / "b" / "reports")]
@@ -86,7 +86,7 @@ def test_interrupted_run_resumes_and_same_seed_same_numbers(tmp_path, monkeypatc
     assert sorted(set(kept.config)) == ["fp", "w4a4"]
     assert not os.path.exists(os.path.join(run_dir, "report.html"))
 
-    monkeypatch.setattr(experiment, "quantize_model", real)
+    monkeypatch.setattr(config_eval, "quantize_model", real)
     resumed = CliRunner().invoke(main, ["run", "--resume", run_dir, "--no-progress"])
     assert resumed.exit_code == 0, resumed.output
     final = pd.read_csv(os.path.join(run_dir, "results.csv"))
@@ -95,6 +95,26 @@ def test_interrupted_run_resumes_and_same_seed_same_numbers(tmp_path, monkeypatc
     key = ["config", "hw"]
     pd.testing.assert_frame_equal(final[cols].sort_values(key).reset_index(drop=True),
                                   reference[cols].sort_values(key).reset_index(drop=True))
+
+
+def test_resume_refuses_an_option_that_differs_from_run_json(tmp_path):
+    run_dir = tmp_path / "half"
+    run_dir.mkdir()
+    from stamp_sim.config import RunConfig, get_preset
+
+    saved = RunConfig(model="tiny-llama", configs=(get_preset("w4a4"),), profiles=("npu",), tokens=32, windows=1)
+    (run_dir / "run.json").write_text(json.dumps({"run": saved.to_dict()}))
+    result = CliRunner().invoke(main, ["run", "--resume", str(run_dir), "--hw", "gpu", "--no-progress"])
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert len(line.splitlines()) == 1 and "--hw" in line and "gpu" in line and "npu" in line
+    # The same value as run.json's is no conflict; a broken run.json is one line naming the file.
+    (run_dir / "run.json").write_text('{"run": {"model": ')
+    broken = CliRunner().invoke(main, ["run", "--resume", str(run_dir), "--no-progress"])
+    assert broken.exit_code == 1 and "run.json" in broken.output and "Traceback" not in broken.output
+    (run_dir / "run.json").write_text("{}")
+    keyless = CliRunner().invoke(main, ["run", "--resume", str(run_dir), "--no-progress"])
+    assert keyless.exit_code == 1 and "'run'" in keyless.output
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,9 @@ from stamp_sim.cli import main  # noqa: E402
 from stamp_sim.config import ConfigError, get_preset, load_mixed  # noqa: E402
 from stamp_sim.models import workload  # noqa: E402
 from stamp_sim.models.tiny import tiny_llama  # noqa: E402
+from stamp_sim.workflows.sensitivity import SensitivityConfig  # noqa: E402
 from stamp_sim.sensitivity import (  # noqa: E402
     METRICS,
-    SensitivityConfig,
     allocation_at,
     allocation_curve,
     budget_points,
@@ -38,7 +38,7 @@ OUTLIER = "model.layers.1.mlp.down_proj"
 
 
 def _work(model, tokens=64):
-    return workload(model, tokens).rename(columns={"s": "tokens"})
+    return workload(model, tokens)
 
 
 # -- groups ------------------------------------------------------------------------------------
@@ -259,7 +259,7 @@ def test_config_checks_and_round_trip():
 
 def test_group_costs_add_up_to_the_model_cost():
     import hw_models
-    from stamp_sim.costing import price_workload
+    from stamp_sim.pricing import price_workload
     from stamp_sim.sensitivity import group_costs
 
     work = _work("tiny-llama")
@@ -284,3 +284,21 @@ def test_command_on_a_latency_budget_with_a_subsample(tmp_path):
     assert set(alloc.unit) == {"ms"} and (alloc[alloc.metric == "kl"].cost <= alloc[alloc.metric == "kl"].budget).all()
     # groups outside the subsample stay at the base: at most 2 groups are ever lowered
     assert alloc.lowered.max() <= 2
+
+
+def test_run_and_sensitivity_report_the_same_accuracy_for_one_config(tmp_path):
+    """Both workflows evaluate a whole-model config through config_eval and stamp_sim.metrics."""
+    from stamp_sim.config import RunConfig
+    from stamp_sim.workflows.run import run_experiment
+    from stamp_sim.workflows.sensitivity import run_sensitivity
+
+    common = dict(model="tiny-llama", tokens=64, windows=2, calib_windows=2, seed=3, out=str(tmp_path))
+    run_dir = run_experiment(RunConfig(configs=(get_preset("w4a8"),), profiles=("tiny",), **common),
+                             progress=False)
+    ran = pd.read_csv(run_dir / "results.csv").iloc[0]
+    sens_dir = run_sensitivity(SensitivityConfig(profile="tiny", base="w4a8", candidates=("w4a4",), budgets=1,
+                                                 max_groups=2, **common), progress=False)
+    base = pd.read_csv(sens_dir / "allocation.csv").set_index("metric").loc["base"]
+    assert base["config"] == "w4a8"
+    for key in ("ppl", "kl", "top1"):
+        assert base[key] == pytest.approx(ran[key], rel=1e-6), key

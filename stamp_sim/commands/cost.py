@@ -8,18 +8,13 @@ import pandas as pd
 import hw_models
 from stamp_sim.commands._errors import one_line_errors
 from stamp_sim.config import PRESETS, get_preset
-from stamp_sim.costing import price_workload
+from stamp_sim.pricing import price_workload
+from stamp_sim.schema import PRICE_COLUMNS, column, convert
 
-TABLE_COLUMNS = {
-    "layer": "layer", "tokens": "tokens", "k": "K", "n": "N", "rows": "rows", "mode_low": "mode",
-    "mode_high": "mode_hi_rows",
-    "macs": "MACs", "dram_bytes": "dram_B", "mac_pj": "mac_pJ", "accumulate_pj": "acc_pJ",
-    "sram_pj": "sram_pJ", "dram_pj": "dram_pJ", "seq_transform_pj": "seq_tf_pJ",
-    "feature_transform_pj": "feat_tf_pJ", "requant_pj": "requant_pJ", "energy_pj": "total_pJ",
-    "latency_us": "latency_us", "bound": "bound",
-}
-SUM_COLUMNS = ["macs", "dram_bytes", "mac_pj", "accumulate_pj", "sram_pj", "dram_pj", "seq_transform_pj",
-               "feature_transform_pj", "requant_pj", "energy_pj", "latency_us"]
+# The table's columns and headers, from the schema; every column but the labels and the bound sums.
+TABLE_COLUMNS = {c.name: c.header for c in PRICE_COLUMNS}
+SUM_COLUMNS = [c.name for c in PRICE_COLUMNS
+               if c.name not in ("layer", "tokens", "k", "n", "rows", "mode_low", "mode_high", "bound")]
 
 
 def _parse_shape(ctx, param, value):
@@ -51,7 +46,7 @@ def _workload(shape, model, tokens) -> pd.DataFrame:
     from stamp_sim.models import workload
 
     frame = workload(model, tokens)
-    return frame[["layer", "s", "k", "n"]].rename(columns={"s": "tokens"})
+    return frame[["layer", "tokens", "k", "n"]]
 
 
 @click.command("cost")
@@ -75,7 +70,7 @@ def cost(profile, shape, model, configs, tokens, phase, csv_path):
         prof = hw_models.load_profile(profile)
         work = _workload(shape, model, _default_tokens(model) if model is not None and tokens is None else tokens)
         table = price_workload(work, [get_preset(c) for c in configs], [prof], [phase])
-    table["latency_us"] = table["latency_s"] * 1e6
+    table["latency_us"] = convert(table["latency_s"], "s", column("latency_us").unit)
     if csv_path:
         table.to_csv(csv_path, index=False)
     for name in configs:
@@ -83,7 +78,7 @@ def cost(profile, shape, model, configs, tokens, phase, csv_path):
         click.echo(f"\n{name} on {prof.name}, {phase}: {get_preset(name).description}")
         shown = rows[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
         total = {TABLE_COLUMNS[c]: rows[c].sum() for c in SUM_COLUMNS}
-        total.update(layer="TOTAL", bound=_bound(rows))
+        total.update(layer="TOTAL", bound=_bound(rows, hw_models.totals(rows)))
         shown = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
         click.echo(shown.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"))
     if len(configs) > 1:
@@ -92,6 +87,7 @@ def cost(profile, shape, model, configs, tokens, phase, csv_path):
                                             "seq_transform_s"]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
-def _bound(rows: pd.DataFrame) -> str:
+def _bound(rows: pd.DataFrame, total: pd.DataFrame) -> str:
+    """The model's bound (hw_models.totals) and how many layers are memory bound."""
     memory = (rows["bound"] == "memory").sum()
-    return f"{memory}/{len(rows)} memory"
+    return f"{total['bound'].iloc[0]} ({memory}/{len(rows)} layers memory)"

@@ -48,7 +48,8 @@ def sensitivity(profile, model, candidates, base, axis, order, tokens, calib_win
     """
     with one_line_errors():
         from stamp_sim.models import model_spec
-        from stamp_sim.sensitivity import SensitivityConfig, parse_blocks, run_sensitivity
+        from stamp_sim.sensitivity import parse_blocks
+        from stamp_sim.workflows.sensitivity import SensitivityConfig, run_sensitivity
 
         model_spec(model)  # unknown names fail before anything is written
         cfg = SensitivityConfig(model=model, profile=profile, candidates=candidates, base=base, axis=axis,
@@ -58,7 +59,7 @@ def sensitivity(profile, model, candidates, base, axis, order, tokens, calib_win
         run_dir = run_sensitivity(cfg, progress=progress)
     import pandas as pd
 
-    from stamp_sim.sensitivity._report import ppl_pivot, tau_pivot
+    from stamp_sim.sensitivity import ppl_pivot, tau_pivot
 
     meta = json.loads((run_dir / "run.json").read_text())
     tau = pd.read_csv(run_dir / "kendall.csv")

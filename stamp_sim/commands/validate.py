@@ -21,7 +21,7 @@ def validate(backends, cases, seed):
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from stamp_sim.validation import KERNEL_BACKENDS, validate as run_validation
+    from stamp_sim.workflows.validate import KERNEL_BACKENDS, validate as run_validation
 
     with one_line_errors():
         with tqdm(desc="validate", unit="case", file=sys.stderr) as bar:

@@ -1,10 +1,11 @@
 """The workload: one row per linear layer with its GEMM shape, traced from the model.
 
-A linear layer on a sequence of ``s`` tokens is a GEMM (s x k) @ (k x n).
+A linear layer on a sequence of ``tokens`` rows is a GEMM (tokens x k) @ (k x n); the
+column is named ``tokens`` here, at its source, as hw_models.price and results.csv name it.
 Shapes are traced by running the architecture once on the meta device (no
 weights, no arithmetic: about 0.2 s for SmolLM2) with forward hooks on every
-``torch.nn.Linear``, so rows come in execution order and ``s`` is what each
-layer really sees (a CLS-only head would get s = 1). Attention's own
+``torch.nn.Linear``, so rows come in execution order and ``tokens`` is what each
+layer really sees (a CLS-only head would get tokens = 1). Attention's own
 QK^T / PV products are not linear layers and are not rows.
 """
 
@@ -17,7 +18,7 @@ from .registry import LoadedModel, ModelKind, model_spec
 
 __all__ = ["WORKLOAD_COLUMNS", "linear_kind", "workload"]
 
-WORKLOAD_COLUMNS = ("layer", "kind", "block", "s", "k", "n")
+WORKLOAD_COLUMNS = ("layer", "kind", "block", "tokens", "k", "n")
 
 # Module-name suffix -> kind; first match wins, so BERT's attention output
 # ("attention.output.dense") precedes its MLP output ("output.dense").
@@ -82,7 +83,7 @@ def workload(model_or_name, tokens: int | None = None, *, include_lm_head: bool 
     -------
     pandas.DataFrame with columns :data:`WORKLOAD_COLUMNS`, one row per call in
     execution order: layer (module name), kind (see :func:`linear_kind`),
-    block (transformer block index, -1 outside blocks), s (GEMM rows = tokens
+    block (transformer block index, -1 outside blocks), tokens (GEMM rows: tokens
     the layer sees), k (in-features), n (out-features); all ints.
     """
     import pandas as pd
@@ -128,7 +129,7 @@ def workload(model_or_name, tokens: int | None = None, *, include_lm_head: bool 
         for handle in handles:
             handle.remove()
     frame = pd.DataFrame(rows, columns=list(WORKLOAD_COLUMNS))
-    return frame.astype({"block": "int64", "s": "int64", "k": "int64", "n": "int64"})
+    return frame.astype({"block": "int64", "tokens": "int64", "k": "int64", "n": "int64"})
 
 
 def _skeleton(model_or_name):

@@ -75,11 +75,16 @@ def integer_weight(layer) -> tuple[np.ndarray, np.ndarray]:
 
 
 @torch.no_grad()
-def integer_forward(layer, x: torch.Tensor) -> torch.Tensor:
-    """Run `layer` (a StampLinear) on x (batch, tokens, in) through kernels.int_matmul."""
+def integer_forward(layer, x: torch.Tensor, accumulator: AccumulatorSpec | None = None,
+                    stats=None) -> torch.Tensor:
+    """Run `layer` (a StampLinear) on x (batch, tokens, in) through kernels.int_matmul.
+
+    accumulator : the register to simulate; None = the layer config's (exact if it has none).
+    stats : the LayerStats that receives the overflow counts; None = the layer's own.
+    """
     _check(layer)
     cfg = layer.config
-    acc = cfg.accumulator or EXACT
+    acc = accumulator or cfg.accumulator or EXACT
     tokens = x.shape[-2]
     z, seq = layer.transform_input(x)
     bits = layer.row_bits(z, seq is not None)
@@ -99,7 +104,7 @@ def integer_forward(layer, x: torch.Tensor) -> torch.Tensor:
         out[sel] = res.values.astype(np.float64) * sx[sel][:, None] * sw[None, :]
         overflows += int(res.overflows.sum())
         overflowed_outputs += int((res.overflows > 0).sum())
-    s = layer.stats
+    s = layer.stats if stats is None else stats
     s.overflows += overflows
     s.overflowed_outputs += overflowed_outputs
     s.outputs += int(out.shape[0] * out.shape[1] * out.shape[2])

@@ -20,6 +20,7 @@ from torch import nn
 
 import hw_models
 from stamp_sim.config import PrecisionConfig
+from stamp_sim.metrics import sqnr_from_sums
 from stamp_sim.nn.prefix import PrefixedTransform
 from stamp_sim.quant import allocate_bits, quantize
 from stamp_sim.transforms import DWT, DWT2D, KLT, feature_transform_from, sequence_transform_from
@@ -53,11 +54,7 @@ class LayerStats:
 
     @property
     def sqnr_db(self) -> float:
-        import math
-
-        if self.noise == 0.0:
-            return math.inf
-        return 10.0 * math.log10(self.signal / self.noise) if self.signal > 0 else -math.inf
+        return sqnr_from_sums(self.signal, self.noise)
 
     @property
     def energy_concentration(self) -> float:
@@ -279,10 +276,11 @@ class StampLinear(nn.Module):
 
             y = integer_forward(self, x)
         else:
-            y = self._fake_forward(x)
+            y = self.fake_forward(x)
         return y.squeeze(0) if squeeze else y
 
-    def _fake_forward(self, x: torch.Tensor) -> torch.Tensor:
+    def fake_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The fake-quant float path on x (batch, tokens, in), whatever ``mode`` says."""
         cfg = self.config
         tokens = x.shape[-2]
         w = self.quantized_weight()

@@ -53,7 +53,7 @@ def a2q_plus_l1_bound(acc_bits: int, x_bits: int) -> float:
     """A2Q+: largest ||q||_1 of zero-centred q with no overflow, (2^P - 2) / (2^N - 1).
 
     >>> a2q_plus_l1_bound(16, 8)
-    257.0
+    256.99607843137255
     """
     return ((1 << acc_bits) - 2) / ((1 << x_bits) - 1)
 

@@ -8,7 +8,6 @@ only one (a figure, the findings, an atomic CSV append for an interrupted sweep)
 from stamp_sim.report.columns import METRICS, Metric, choose_quality
 from stamp_sim.report.errors import ReportError
 from stamp_sim.report.figures import (
-    STAMP_PAIRS,
     cost_vs_accuracy,
     energy_breakdown,
     figure_to_base64_png,
@@ -29,17 +28,18 @@ from stamp_sim.report.io import (
 )
 from stamp_sim.report.markdown import render_markdown
 from stamp_sim.report.pareto import best_under_budgets, dominators, pareto_front
-from stamp_sim.report.text import COMPARISONS, Section, findings
+from stamp_sim.report.pairs import Pair, baseline_pairs, stamp_pairs
+from stamp_sim.report.text import Section, findings
 from stamp_sim.report.writer import make_figures, write_report
 
 __all__ = [
-    "COMPARISONS",
     "METRICS",
-    "STAMP_PAIRS",
     "Metric",
+    "Pair",
     "ReportError",
     "Section",
     "append_rows_atomic",
+    "baseline_pairs",
     "best_under_budgets",
     "choose_quality",
     "cost_vs_accuracy",
@@ -56,6 +56,7 @@ __all__ = [
     "render_html",
     "render_markdown",
     "save_figure",
+    "stamp_pairs",
     "token_energy",
     "write_bytes_atomic",
     "write_csv_atomic",

@@ -1,7 +1,8 @@
-"""What each results/layers column means: a display name, its unit, which way is better, a format.
+"""How the report shows each results/layers column: its name, unit, direction and format.
 
-One table of metadata shared by the words, the figures and the tables, so that
-"perplexity (lower is better)" is spelled, and numbers rounded, the same everywhere.
+Derived from the declarations in ``stamp_sim.schema`` and shared by the words, the
+figures and the tables, so that "perplexity (lower is better)" is spelled, and numbers
+rounded, the same everywhere.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from stamp_sim.report.errors import ReportError
+from stamp_sim.schema import COST_COLUMNS, RUN_SUMMARY, Fmt, described_columns
 
 __all__ = [
     "COST_AXES",
@@ -85,50 +87,26 @@ class Metric:
         return format_value(value, self.fmt)
 
 
-def _m(column, name, unit, higher, fmt, header=None) -> Metric:
-    return Metric(column, name, unit, higher, fmt, header or column)
+# Each schema format, as a function of a finite number.
+_FORMATTERS: dict[Fmt, Callable[[float], str]] = {
+    Fmt.TEXT: str, Fmt.BITS: _bits, Fmt.SIG3: _sig(3), Fmt.SIG4: _sig(4), Fmt.FIXED1: _fixed(1),
+    Fmt.FIXED4: _fixed(4), Fmt.PERCENT: _percent, Fmt.RATE: _rate,
+}
 
-
-METRICS: dict[str, Metric] = {m.column: m for m in [
-    _m("config", "config", "", None, str),
-    _m("hw", "hardware profile", "", None, str),
-    _m("model", "model", "", None, str),
-    _m("w_bits", "weight bits", "bits", None, _bits, "w bits"),
-    _m("a_bits", "activation bits", "bits", None, _bits, "a bits"),
-    _m("avg_a_bits", "average activation bits", "bits", None, _bits, "avg a bits"),
-    _m("acc_bits", "accumulator bits", "bits", None, _bits, "acc bits"),
-    _m("ppl", "perplexity", "", False, _sig(4), "ppl"),
-    _m("kl", "KL divergence from the float model", "nats", False, _sig(3), "KL (nats)"),
-    _m("top1", "top-1 agreement with the float model", "", True, _percent, "top-1"),
-    _m("sqnr_db", "mean activation SQNR", "dB", True, _fixed(1), "SQNR (dB)"),
-    _m("out_sqnr_db", "output SQNR", "dB", True, _fixed(1), "out SQNR (dB)"),
-    _m("cosine", "cosine similarity to the float output", "", True, _fixed(4), "cosine"),
-    _m("energy_mj", "energy", "mJ", False, _sig(3), "energy (mJ)"),
-    _m("latency_ms", "latency", "ms", False, _sig(3), "latency (ms)"),
-    _m("weight_mb", "weight memory", "MB", False, _sig(3), "weights (MB)"),
-    _m("act_mb", "activation memory", "MB", False, _sig(3), "acts (MB)"),
-    _m("overflow_rate", "accumulator overflow rate", "", False, _rate, "overflow rate"),
-    _m("e_mac_mj", "MAC energy", "mJ", False, _sig(3), "MAC (mJ)"),
-    _m("e_acc_mj", "accumulator energy", "mJ", False, _sig(3), "accumulate (mJ)"),
-    _m("e_sram_mj", "SRAM energy", "mJ", False, _sig(3), "SRAM (mJ)"),
-    _m("e_dram_mj", "DRAM energy", "mJ", False, _sig(3), "DRAM (mJ)"),
-    _m("e_transform_mj", "transform energy", "mJ", False, _sig(3), "transform (mJ)"),
-    _m("e_requant_mj", "requantization energy", "mJ", False, _sig(3), "requant (mJ)"),
-    _m("act_sqnr_db", "activation SQNR", "dB", True, _fixed(1), "act SQNR (dB)"),
-    _m("energy_concentration", "energy in the first rows", "", None, _percent, "energy in first rows"),
-]}
+#: Report metadata of every labelled column, derived from ``stamp_sim.schema``.
+METRICS: dict[str, Metric] = {
+    c.name: Metric(c.name, c.label, c.unit, c.higher_is_better, _FORMATTERS[c.fmt], c.header)
+    for c in described_columns()
+}
 
 #: The summary table's columns, in order (those present are shown).
-SUMMARY_COLUMNS = (
-    "config", "hw", "avg_a_bits", "acc_bits", "ppl", "kl", "top1", "sqnr_db", "out_sqnr_db",
-    "energy_mj", "latency_ms", "weight_mb", "act_mb", "overflow_rate",
-)
+SUMMARY_COLUMNS = RUN_SUMMARY
 
 #: Cost axes the report compares on, in this order.
 COST_AXES = ("energy_mj", "latency_ms")
 
 #: Energy by component, summing to ``energy_mj``; each figure and table uses those present.
-ENERGY_COMPONENTS = ("e_mac_mj", "e_acc_mj", "e_sram_mj", "e_dram_mj", "e_transform_mj", "e_requant_mj")
+ENERGY_COMPONENTS = tuple(c.name for c in COST_COLUMNS if c.name.startswith("e_"))
 
 # Quality columns in order of preference: perplexity is what LM users compare; encoders
 # and ViTs have no perplexity, so the output SQNR stands in; the mean activation SQNR last.

@@ -35,7 +35,6 @@ from stamp_sim.report.io import write_bytes_atomic
 from stamp_sim.report.pareto import pareto_front
 
 __all__ = [
-    "STAMP_PAIRS",
     "cost_vs_accuracy",
     "energy_breakdown",
     "figure_to_base64_png",
@@ -44,9 +43,6 @@ __all__ = [
     "save_figure",
     "token_energy",
 ]
-
-#: (with STaMP, without STaMP) preset pairs compared at the same average activation bits.
-STAMP_PAIRS = (("w4a4-stamp", "w4a4-first64"), ("w4a4-hadamard-stamp", "w4a4-hadamard"))
 
 _DPI = 120
 _PANEL_W, _PANEL_H = 5.6, 4.3  # inches per panel: room for 9 labelled points
@@ -232,21 +228,22 @@ def energy_breakdown(results: pd.DataFrame) -> Figure:
     return fig
 
 
-def _default_layer_configs(present: Sequence[str]) -> list[str]:
-    chosen = [name for pair in STAMP_PAIRS if all(p in present for p in pair) for name in pair]
+def _default_layer_configs(present: Sequence[str], pairs: Sequence[tuple[str, str]]) -> list[str]:
+    chosen = [name for pair in pairs if all(p in present for p in pair) for name in pair]
     return chosen or list(present)[:6]
 
 
-def layer_sqnr(layers: pd.DataFrame, configs: Sequence[str] | None = None) -> Figure:
+def layer_sqnr(layers: pd.DataFrame, configs: Sequence[str] | None = None,
+               pairs: Sequence[tuple[str, str]] = ()) -> Figure:
     """Per-layer activation SQNR (dB, column ``act_sqnr_db``) along the layer index.
 
-    ``configs`` defaults to the STaMP pairs present (w4a4-stamp vs w4a4-first64,
-    w4a4-hadamard-stamp vs w4a4-hadamard), else the first six configs. A pair shares
-    a colour: solid with STaMP, dashed without. One panel per model.
+    pairs : (with STaMP, without) config pairs (report.pairs.stamp_pairs); a pair shares a
+    colour: solid with STaMP, dashed without. ``configs`` defaults to the pairs present,
+    else the first six configs. One panel per model.
     """
     require_columns(layers, ["config", "act_sqnr_db"], "layer_sqnr")
     present = [str(c) for c in pd.unique(layers["config"].astype(str))]
-    configs = _default_layer_configs(present) if configs is None else list(configs)
+    configs = _default_layer_configs(present, pairs) if configs is None else list(configs)
     unknown = sorted(set(configs) - set(present))
     if unknown:
         raise ReportError(f"layer_sqnr: configs {unknown} are not in the layers table; present: {sorted(present)}")
@@ -254,10 +251,10 @@ def layer_sqnr(layers: pd.DataFrame, configs: Sequence[str] | None = None) -> Fi
     fig, axes = _new_figure(len(models), panel_w=7.5, panel_h=4.0)
     fig.suptitle("Per-layer activation SQNR", fontsize=12)
     styles = {}
-    for i, (stamp, base) in enumerate(STAMP_PAIRS):
+    for i, (stamp, base) in enumerate(pairs):
         styles[stamp] = (f"C{i}", "-")
         styles[base] = (f"C{i}", "--")
-    extra = iter(range(len(STAMP_PAIRS), 100))
+    extra = iter(range(len(pairs), 100))
     for ax, model in zip(axes, models):
         df = layers if model == "" else layers.loc[layers["model"].astype(str) == model]
         ax.set_title(f"model: {model}" if model else "", fontsize=10)

@@ -22,18 +22,10 @@ from stamp_sim.report.columns import (
     hw_groups,
     require_columns,
 )
-from stamp_sim.report.figures import STAMP_PAIRS
+from stamp_sim.report.pairs import baseline_pairs
 from stamp_sim.report.pareto import best_under_budgets, dominators, pareto_front
 
-__all__ = ["COMPARISONS", "FIGURE_CAPTIONS", "Section", "findings"]
-
-#: (candidate, baseline, what the pair isolates): compared when both are present.
-COMPARISONS = (
-    (STAMP_PAIRS[0][0], STAMP_PAIRS[0][1],
-     "STaMP vs keeping the first 64 tokens at 8 bits"),
-    (STAMP_PAIRS[1][0], STAMP_PAIRS[1][1], "STaMP on top of a Hadamard feature rotation"),
-    ("w4a4-stamp-acc16", "w4a4-stamp", "a narrower, multi-stage accumulator"),
-)
+__all__ = ["FIGURE_CAPTIONS", "Section", "findings"]
 
 #: Captions for the figures write_report makes, by figure name.
 FIGURE_CAPTIONS = {
@@ -228,9 +220,8 @@ def findings(results: pd.DataFrame) -> list[Section]:
     Quality is ``ppl`` (lower is better) when it has values, else ``out_sqnr_db``
     (higher is better). For each profile and cost axis (energy, latency): the
     cheapest and most accurate configs, the Pareto knee, which config wins under
-    which budget, and the dominated configs; then the STaMP comparisons
-    (w4a4-stamp vs w4a4-first64, w4a4-hadamard-stamp vs w4a4-hadamard) and the
-    16-bit-accumulator one when both configs of a pair are present.
+    which budget, and the dominated configs; then each config against the baseline it
+    declares (results' ``baseline`` column), when both are present.
     """
     require_columns(results, ["config"], "findings")
     sections = []
@@ -262,7 +253,6 @@ def findings(results: pd.DataFrame) -> list[Section]:
                 title = f"{hw}: {cost.name} vs {quality.name}" if hw else f"{cost.name} vs {quality.name}"
                 sections.append(Section(title[:1].upper() + title[1:] if not hw else title,
                                         tuple(_tradeoff_items(df, cost, quality))))
-    for cand, base, what in COMPARISONS:
-        if cand in configs and base in configs:
-            sections.append(_compare(results, cand, base, what))
+    for pair in baseline_pairs(results):
+        sections.append(_compare(results, pair.candidate, pair.baseline, pair.change or "the same config"))
     return sections

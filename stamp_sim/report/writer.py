@@ -13,6 +13,7 @@ from stamp_sim.report.errors import ReportError
 from stamp_sim.report.html import render_html
 from stamp_sim.report.io import write_bytes_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
 from stamp_sim.report.markdown import render_markdown
+from stamp_sim.report.pairs import stamp_pairs
 from stamp_sim.report.text import findings
 
 __all__ = ["make_figures", "write_report"]
@@ -38,7 +39,8 @@ def make_figures(results: pd.DataFrame, layers: pd.DataFrame | None = None,
     if any(has_values(results, c) for c in ENERGY_COMPONENTS):
         add("energy_breakdown", _fig.energy_breakdown(results))
     if layers is not None and "config" in layers.columns and has_values(layers, "act_sqnr_db"):
-        add("layer_sqnr", _fig.layer_sqnr(layers))
+        pairs = [(p.candidate, p.baseline) for p in stamp_pairs(results)]
+        add("layer_sqnr", _fig.layer_sqnr(layers, pairs=pairs))
     if (token_energy is not None and len(token_energy)
             and {"layer", "row", "energy_before", "energy_after"} <= set(token_energy.columns)):
         add("token_energy", _fig.token_energy(token_energy))

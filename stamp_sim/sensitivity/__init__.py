@@ -4,7 +4,9 @@
 - ``_scoring``: quantize one group alone, forward only, against cached float outputs;
 - ``_ranking``: scores oriented "higher = more sensitive", Kendall tau vs perplexity increase;
 - ``_allocation``: hardware costs per group and the greedy budget curve, as MixedConfig;
-- ``_study``: the whole ``stamp-sim sensitivity`` run (files and report).
+- ``_report``: the report's sensitivity section (figure, tables).
+
+The whole ``stamp-sim sensitivity`` run is ``stamp_sim.workflows.sensitivity``.
 """
 
 from stamp_sim.sensitivity._allocation import (
@@ -17,31 +19,31 @@ from stamp_sim.sensitivity._allocation import (
     to_mixed,
 )
 from stamp_sim.sensitivity._groups import LayerGroup, layer_groups, parse_blocks
-from stamp_sim.sensitivity._ranking import METRICS, kendall_table, rank_scores, sensitivity_score
-from stamp_sim.sensitivity._scoring import Reference, evaluate_config, reference, score_group, score_groups
-from stamp_sim.sensitivity._study import ALLOCATION_METRICS, SensitivityConfig, run_sensitivity
+from stamp_sim.sensitivity._ranking import METRICS, kendall_table, sensitivity_score
+from stamp_sim.sensitivity._report import budget_figure, ppl_pivot, section_html, section_markdown, tau_pivot
+from stamp_sim.sensitivity._scoring import Reference, reference, score_group, score_groups
 
 __all__ = [
-    "ALLOCATION_METRICS",
     "METRICS",
     "BudgetAxis",
     "LayerGroup",
     "Order",
     "Reference",
-    "SensitivityConfig",
     "allocation_at",
     "allocation_curve",
+    "budget_figure",
     "budget_points",
-    "evaluate_config",
     "group_costs",
     "kendall_table",
     "layer_groups",
     "parse_blocks",
-    "rank_scores",
+    "ppl_pivot",
     "reference",
-    "run_sensitivity",
     "score_group",
     "score_groups",
+    "section_html",
+    "section_markdown",
     "sensitivity_score",
+    "tau_pivot",
     "to_mixed",
 ]

@@ -1,6 +1,6 @@
 """Budgeted allocation: which group runs at which config, under a hardware-cost budget.
 
-Costs come from the hardware cost model (hw_models via stamp_sim.costing), prefill at the
+Costs come from the hardware cost model (hw_models via stamp_sim.pricing), prefill at the
 run's sequence length, on one axis: energy (mJ), latency (ms) or bytes (MB of weight and
 activation operands). Latency is a sum over layers because layers run one after another.
 
@@ -24,7 +24,8 @@ import pandas as pd
 
 import hw_models
 from stamp_sim.config import MixedConfig, PrecisionConfig
-from stamp_sim.costing import price_workload
+from stamp_sim.pricing import price_workload
+from stamp_sim.schema import convert
 from stamp_sim.sensitivity._groups import LayerGroup
 
 __all__ = ["BudgetAxis", "Order", "allocation_at", "allocation_curve", "budget_points", "group_costs",
@@ -68,8 +69,8 @@ def group_costs(work: pd.DataFrame, groups: Sequence[LayerGroup], configs: Seque
     priced = price_workload(work, configs, [profile], ["prefill"])
     table = pd.DataFrame({
         "layer": priced["layer"].astype(str), "config": priced["config"].astype(str),
-        "energy_mj": priced["energy_pj"] / 1e9, "latency_ms": priced["latency_s"] * 1e3,
-        "bytes_mb": (priced["weight_bytes"] + priced["act_bytes"]) / 1e6,
+        "energy_mj": convert(priced["energy_pj"], "pJ", "mJ"), "latency_ms": convert(priced["latency_s"], "s", "ms"),
+        "bytes_mb": convert(priced["weight_bytes"] + priced["act_bytes"], "bytes", "MB"),
     })
     owner = {layer: g.name for g in groups for layer in g.layers}
     table["group"] = table["layer"].map(owner)

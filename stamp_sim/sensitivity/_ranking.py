@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-__all__ = ["METRICS", "kendall_table", "rank_scores", "sensitivity_score"]
+__all__ = ["METRICS", "kendall_table", "sensitivity_score"]
 
 # ranking name -> (sensitivity.csv column, sign making higher = more sensitive)
 METRICS: dict[str, tuple[str, float]] = {
@@ -35,11 +35,6 @@ def sensitivity_score(sens: pd.DataFrame, metric: str) -> np.ndarray:
         raise ValueError(f"metric={metric!r} is unknown; allowed: {', '.join(sorted(METRICS))}")
     column, sign = METRICS[metric]
     return sign * sens[column].to_numpy(dtype=float)
-
-
-def rank_scores(scores: np.ndarray) -> np.ndarray:
-    """Rank 1 = most sensitive (ties share the smaller rank)."""
-    return pd.Series(-np.asarray(scores, dtype=float)).rank(method="min").to_numpy(dtype=int)
 
 
 def _tau(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from stamp_sim.report import figure_to_base64_png
 
-__all__ = ["budget_figure", "section_html", "section_markdown", "tau_pivot"]
+__all__ = ["budget_figure", "ppl_pivot", "section_html", "section_markdown", "tau_pivot"]
 
 _STYLE = {"kl": ("C0", "o"), "mse": ("C1", "s"), "sqnr": ("C2", "^"), "delta_ce": ("C3", "v"),
           "oracle": ("0.45", "x")}

@@ -3,7 +3,8 @@
 One forward per (group, candidate) over a single batch that stacks the calibration
 windows (scored: KL, logit MSE, layer-output SQNR, delta cross-entropy) and the held-out
 evaluation windows (the true perplexity increase the scores are judged against). The
-float reference logits and block outputs are computed once (``reference``).
+float reference logits and block outputs are computed once (``reference``). Every
+number is computed by ``stamp_sim.metrics``.
 """
 
 from __future__ import annotations
@@ -14,17 +15,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from stamp_sim.config import MixedConfig, PrecisionConfig
+from stamp_sim import metrics
+from stamp_sim.config import PrecisionConfig
 from stamp_sim.nn import calibration, quantize_model, restore_model
 from stamp_sim.sensitivity._groups import LayerGroup
 from stamp_sim.sensitivity._replay import capture_block_outputs, replay_blocks
 
-__all__ = ["SCORE_COLUMNS", "Reference", "evaluate_config", "reference", "score_group", "score_groups"]
-
-SCORE_COLUMNS = ("kl", "mse", "sqnr_db", "delta_ce", "ppl", "ppl_increase")
+__all__ = ["Reference", "reference", "score_group", "score_groups"]
 
 
 @dataclass
@@ -33,7 +32,7 @@ class Reference:
 
     ids : (calib + eval windows, tokens) int64 token ids; rows [0, n_calib) are calibration.
     logits : float32 (windows, tokens, vocab) float logits.
-    logp_calib, p_calib : float64 log-softmax and softmax of the calibration rows (for KL).
+    logp_calib : float64 log-probabilities of the calibration rows (metrics.log_probs, for KL).
     ce_calib : float next-token cross-entropy on the calibration rows, nats per token.
     ppl_eval : float perplexity on the evaluation rows.
     blocks : captured block outputs (see _replay), for skipping unaffected blocks.
@@ -43,7 +42,6 @@ class Reference:
     n_calib: int
     logits: torch.Tensor
     logp_calib: torch.Tensor
-    p_calib: torch.Tensor
     ce_calib: float
     ppl_eval: float
     blocks: list
@@ -56,12 +54,6 @@ class Reference:
 def _forward(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return model(input_ids=ids, use_cache=False).logits.float()
-
-
-def _nll(logits: torch.Tensor, ids: torch.Tensor) -> float:
-    """Mean next-token negative log-likelihood in nats (positions 0..T-2 predict 1..T-1)."""
-    lg = logits[:, :-1].reshape(-1, logits.shape[-1]).double()
-    return float(F.cross_entropy(lg, ids[:, 1:].reshape(-1)))
 
 
 def reference(model: nn.Module, calib_ids: torch.Tensor, eval_ids: torch.Tensor) -> Reference:
@@ -78,9 +70,8 @@ def reference(model: nn.Module, calib_ids: torch.Tensor, eval_ids: torch.Tensor)
     box = {}
     blocks = capture_block_outputs(model, lambda: box.setdefault("logits", _forward(model, ids)))
     logits = box["logits"] if "logits" in box else _forward(model, ids)
-    logp = F.log_softmax(logits[:n].double(), dim=-1)
-    return Reference(ids, n, logits, logp, logp.exp(), _nll(logits[:n], ids[:n]),
-                     math.exp(_nll(logits[n:], ids[n:])), blocks)
+    return Reference(ids, n, logits, metrics.log_probs(logits[:n]), metrics.next_token_nll(logits[:n], ids[:n]),
+                     math.exp(metrics.next_token_nll(logits[n:], ids[n:])), blocks)
 
 
 class _OutputSqnr:
@@ -91,7 +82,7 @@ class _OutputSqnr:
     """
 
     def __init__(self, layers: dict, rows: int) -> None:
-        self.signal = self.noise = 0.0
+        self.sums = metrics.SignalNoise()
         self.rows = rows
         self.handles = [m.register_forward_hook(self._hook) for m in layers.values()]
 
@@ -99,15 +90,7 @@ class _OutputSqnr:
         if module.calibrating:
             return
         x = args[0][: self.rows]
-        ref = module.linear(x).double()
-        self.signal += float(ref.pow(2).sum())
-        self.noise += float((ref - output[: self.rows].double()).pow(2).sum())
-
-    @property
-    def sqnr_db(self) -> float:
-        if self.noise == 0.0:
-            return math.inf
-        return 10.0 * math.log10(self.signal / self.noise) if self.signal > 0 else -math.inf
+        self.sums.add(module.linear(x), output[: self.rows])
 
     def remove(self) -> None:
         for h in self.handles:
@@ -137,12 +120,12 @@ def score_group(model: nn.Module, ref: Reference, group: LayerGroup, config: Pre
             probe.remove()
     finally:
         restore_model(model)
-    lq = F.log_softmax(logits[:n].double(), dim=-1)
-    kl = float((ref.p_calib * (ref.logp_calib - lq)).sum(-1).mean())
-    mse = float((logits[:n].double() - ref.logits[:n].double()).pow(2).mean())
-    ppl = math.exp(_nll(logits[n:], ref.ids[n:]))
+    ppl = math.exp(metrics.next_token_nll(logits[n:], ref.ids[n:]))
     return {
-        "kl": kl, "mse": mse, "sqnr_db": probe.sqnr_db, "delta_ce": _nll(logits[:n], ref.ids[:n]) - ref.ce_calib,
+        "kl": metrics.kl_divergence(ref.logits[:n], logits[:n], log_p=ref.logp_calib),
+        "mse": metrics.mean_squared_error(ref.logits[:n], logits[:n]),
+        "sqnr_db": probe.sums.sqnr_db,
+        "delta_ce": metrics.next_token_nll(logits[:n], ref.ids[:n]) - ref.ce_calib,
         "ppl": ppl, "ppl_increase": ppl - ref.ppl_eval, "seconds": time.perf_counter() - start,
     }
 
@@ -161,27 +144,3 @@ def score_groups(model: nn.Module, ref: Reference, groups: list[LayerGroup], can
             if progress is not None:
                 progress.update(1)
     return pd.DataFrame(rows)
-
-
-def evaluate_config(model: nn.Module, ref: Reference, config: PrecisionConfig | MixedConfig) -> dict:
-    """Every linear layer (lm_head excepted) at `config`, on the evaluation windows.
-
-    Returns ppl (perplexity), kl (nats, mean over positions, vs float) and top1 (share of
-    positions where the argmax agrees with the float model).
-    """
-    n = ref.n_calib
-    try:
-        layers = quantize_model(model, config)
-        if any(m.needs_calibration for m in layers.values()):
-            with calibration(model):
-                _forward(model, ref.ids[:n])
-        logits = _forward(model, ref.ids[n:])
-    finally:
-        restore_model(model)
-    lp = F.log_softmax(ref.logits[n:].double(), dim=-1)
-    lq = F.log_softmax(logits.double(), dim=-1)
-    return {
-        "ppl": math.exp(_nll(logits, ref.ids[n:])),
-        "kl": float((lp.exp() * (lp - lq)).sum(-1).mean()),
-        "top1": float((logits.argmax(-1) == ref.logits[n:].argmax(-1)).double().mean()),
-    }

@@ -28,7 +28,7 @@ def test_smollm2_architecture_and_notes():
     assert record.model.dtype == torch.float32
     assert "Q4_1" in record.notes
     frame = workload("smollm2-135m", 512)
-    assert len(frame) == 30 * 7 and (frame.s == 512).all()
+    assert len(frame) == 30 * 7 and (frame.tokens == 512).all()
 
 
 @needs_smollm2

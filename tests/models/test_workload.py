@@ -12,10 +12,10 @@ pytestmark = needs_transformers
 def test_tiny_llama_workload_rows_match_the_modules():
     frame = workload("tiny-llama", 96)
     assert tuple(frame.columns) == WORKLOAD_COLUMNS
-    assert all(pd.api.types.is_integer_dtype(frame[c]) for c in ("block", "s", "k", "n"))
+    assert all(pd.api.types.is_integer_dtype(frame[c]) for c in ("block", "tokens", "k", "n"))
     assert list(frame.kind) == ["q", "k", "v", "o", "gate", "up", "down"] * 2
     assert list(frame.block) == [0] * 7 + [1] * 7
-    assert (frame.s == 96).all()
+    assert (frame.tokens == 96).all()
     modules = dict(tiny_llama().named_modules())
     for row in frame.itertuples():
         assert (row.k, row.n) == (modules[row.layer].in_features, modules[row.layer].out_features)
@@ -28,7 +28,7 @@ def test_lm_head_is_left_out_unless_asked():
     assert "lm_head" not in set(frame.layer)
     with_head = workload("tiny-llama", 8, include_lm_head=True)
     assert len(with_head) == len(frame) + 1
-    assert with_head.iloc[-1].to_dict() == {"layer": "lm_head", "kind": "lm_head", "block": -1, "s": 8, "k": 64, "n": 512}
+    assert with_head.iloc[-1].to_dict() == {"layer": "lm_head", "kind": "lm_head", "block": -1, "tokens": 8, "k": 64, "n": 512}
 
 
 def test_workload_of_a_model_or_record_equals_workload_by_name():
@@ -47,10 +47,10 @@ def test_text_model_needs_tokens():
 def test_vit_workload_default_and_custom_grid():
     frame = workload("dinov2-small")
     assert len(frame) == 12 * 6
-    assert (frame.s == 257).all()  # CLS + 16 x 16 patches at 224 px
+    assert (frame.tokens == 257).all()  # CLS + 16 x 16 patches at 224 px
     assert list(frame.kind[:6]) == ["q", "k", "v", "o", "fc1", "fc2"]
     assert tuple(frame.iloc[4][["k", "n"]]) == (384, 1536)
-    assert (workload("dinov2-small", 1 + 8 * 8).s == 65).all()
+    assert (workload("dinov2-small", 1 + 8 * 8).tokens == 65).all()
     with pytest.raises(ValueError, match="1 \\+ g\\*g"):
         workload("dinov2-small", 256)
 
@@ -60,7 +60,7 @@ def test_minilm_workload_by_name():
     frame = workload("minilm-l6", 128)
     assert len(frame) == 6 * 6
     assert list(frame.kind[:6]) == ["q", "k", "v", "o", "fc1", "fc2"]
-    assert (frame.s == 128).all()
+    assert (frame.tokens == 128).all()
 
 
 def test_workload_rejects_other_objects():

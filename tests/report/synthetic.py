@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from stamp_sim.config import get_preset
+
 # name: (w_bits, a_bits, avg_a_bits, acc_bits, seq, feature, ppl, sqnr_db)
 _CONFIGS = {
     "fp": (16, 16, 16.0, 32, "identity", "none", 12.0, np.nan),
@@ -29,6 +31,9 @@ def results_table(configs=None, hw=("npu", "gpu"), stamp_wins: bool = True) -> p
     rows = []
     for name in configs or list(_CONFIGS):
         w, a, avg_a, acc, seq, feat, ppl, sqnr = _CONFIGS[name]
+        cfg = get_preset(name)  # the presets declare the baselines the report compares with
+        base = cfg.baseline or ""
+        change = cfg.changes_from(get_preset(base)) if base else ""
         if not stamp_wins and name in ("w4a4-stamp", "w4a4-hadamard-stamp"):
             ppl, sqnr = ppl * 3.0, sqnr - 6.0
         for h in hw:
@@ -50,7 +55,7 @@ def results_table(configs=None, hw=("npu", "gpu"), stamp_wins: bool = True) -> p
                 weight_mb=135 * w / 8, act_mb=2.0 * avg_a / 8,
                 overflow_rate=1e-4 if acc == 16 else 0.0, e_mac_mj=mac, e_acc_mj=acc_e, e_sram_mj=sram,
                 e_dram_mj=dram, e_transform_mj=transform, e_requant_mj=requant,
-                bound="memory" if h == "gpu" else "compute",
+                bound="memory" if h == "gpu" else "compute", baseline=base, baseline_change=change,
             ))
     return pd.DataFrame(rows)
 

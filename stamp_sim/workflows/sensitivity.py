@@ -1,9 +1,14 @@
-"""``stamp-sim sensitivity`` as a library call: score, rank, allocate, evaluate, report."""
+"""``stamp-sim sensitivity`` as a library call: score, rank, allocate, evaluate, report.
+
+Orchestration only: the scoring, ranking and allocation live in ``stamp_sim.sensitivity``,
+prices come from ``stamp_sim.pricing``, and each allocation is evaluated by the same
+``config_eval.evaluate_config`` that ``stamp-sim run`` uses, so both report the same
+perplexity and KL for the same config, windows and seed.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import os
 import sys
 import time
@@ -16,10 +21,12 @@ import yaml
 from tqdm.auto import tqdm
 
 import hw_models
+from stamp_sim import provenance
 from stamp_sim.config import ConfigError, PrecisionConfig, get_preset
-from stamp_sim.evaluation import prepare_data
-from stamp_sim.experiment import cost_rows
+from stamp_sim.config_eval import evaluate_config
+from stamp_sim.evaluation import EvalData, float_reference, prepare_data
 from stamp_sim.models import ModelKind, load_model, workload
+from stamp_sim.pricing import cost_summary
 from stamp_sim.report import (
     figure_to_png_bytes,
     new_run_dir,
@@ -29,19 +36,23 @@ from stamp_sim.report import (
     write_report,
     write_text_atomic,
 )
-from stamp_sim.sensitivity._allocation import (
+from stamp_sim.sensitivity import (
     BudgetAxis,
     Order,
     allocation_at,
     allocation_curve,
+    budget_figure,
     budget_points,
     group_costs,
+    kendall_table,
+    layer_groups,
+    reference,
+    score_groups,
+    section_html,
+    section_markdown,
+    sensitivity_score,
     to_mixed,
 )
-from stamp_sim.sensitivity._groups import layer_groups
-from stamp_sim.sensitivity._ranking import kendall_table, sensitivity_score
-from stamp_sim.sensitivity._report import budget_figure, section_html, section_markdown
-from stamp_sim.sensitivity._scoring import evaluate_config, reference, score_groups
 
 __all__ = ["ALLOCATION_METRICS", "SensitivityConfig", "run_sensitivity"]
 
@@ -148,11 +159,12 @@ def run_sensitivity(cfg: SensitivityConfig, progress: bool = True) -> Path:
         raise ValueError(f"model={cfg.model!r} is a {loaded.kind.value} model; allowed: causal language models "
                          "(sensitivity compares next-token distributions), e.g. smollm2-135m, tiny-llama")
     data = prepare_data(loaded, cfg.tokens, cfg.windows, cfg.calib_windows, cfg.seed)
-    work = workload(loaded, data.tokens).rename(columns={"s": "tokens"})
+    work = workload(loaded, data.tokens)
     groups = layer_groups(work, cfg.blocks, cfg.max_groups)
     run_dir = new_run_dir(Path(cfg.out), prefix=f"{cfg.model}-sensitivity")
     meta = {"sensitivity": cfg.to_dict(), "hw": profile.name, "data": data.source, "model_notes": loaded.notes,
-            "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "started": provenance.utc_now(), "git_revision": provenance.git_revision(),
+            "versions": provenance.versions(),
             "load_average_start": list(os.getloadavg()), "torch_threads": torch.get_num_threads()}
     write_json_atomic(meta, run_dir / RUN_JSON)
     model = loaded.model
@@ -174,14 +186,14 @@ def run_sensitivity(cfg: SensitivityConfig, progress: bool = True) -> Path:
     write_csv_atomic(tau, run_dir / KENDALL)
 
     t1 = time.perf_counter()
-    alloc, curves, results = _allocate(cfg, model, ref, work, groups, base, cands, sens, per_group, rest,
+    alloc, curves, results = _allocate(cfg, model, data, work, groups, base, cands, sens, per_group, rest,
                                        profile, run_dir, progress)
     t_alloc = time.perf_counter() - t1
     write_csv_atomic(curves, run_dir / CURVE)
     write_csv_atomic(alloc, run_dir / ALLOCATION)
 
     wall = time.perf_counter() - start
-    meta.update(finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    meta.update(finished=provenance.utc_now(),
                 timings_s={"reference": t_ref, "scoring": t_score, "allocation": t_alloc, "total": wall},
                 load_average_end=list(os.getloadavg()), groups=len(groups), float_ppl=ref.ppl_eval)
     axis_label = f"{cfg.axis.value} on {profile.name} ({cfg.axis.unit}, prefill {data.tokens} tokens)"
@@ -199,9 +211,10 @@ def run_sensitivity(cfg: SensitivityConfig, progress: bool = True) -> Path:
     return run_dir
 
 
-def _allocate(cfg, model, ref, work, groups, base: PrecisionConfig, cands, sens, per_group, rest, profile,
-              run_dir: Path, progress: bool):
-    """Curves per ranking metric, allocations at the budgets, evaluated and written as YAML."""
+def _picks(cfg, groups, base: PrecisionConfig, sens, per_group, rest) -> tuple[list, pd.DataFrame]:
+    """(metric, name, budget, {group: config}, cost) of every allocation to evaluate: the two
+    ends (all base, all cheapest) and each ranking metric's allocation at each budget; and
+    the curves."""
     col = cfg.axis.column
     base_cost = per_group[per_group["config"] == base.name].set_index("group")[col].to_dict()
     fixed = float(rest.loc[rest["config"] == base.name, col].sum())
@@ -214,7 +227,6 @@ def _allocate(cfg, model, ref, work, groups, base: PrecisionConfig, cands, sens,
             cheapest[g.name] = best
     low = fixed + sum(float(per_group[(per_group.group == g) & (per_group.config == c)][col].iloc[0])
                       for g, c in cheapest.items()) + sum(v for g, v in base_cost.items() if g not in cheapest)
-    presets = {c.name: c for c in [base, *cands]}
     picks = [("base", base.name, high, {}, high), ("lowest", "lowest", low, cheapest, low)]
     curves = []
     budgets = budget_points(low, high, cfg.budgets) if high > low else []
@@ -226,6 +238,16 @@ def _allocate(cfg, model, ref, work, groups, base: PrecisionConfig, cands, sens,
         for budget in budgets:
             assignment, cost = allocation_at(curve, budget, base.name)
             picks.append((metric, f"{metric}-{cfg.axis.value}-{budget / high:.3f}", budget, assignment, cost))
+    return picks, pd.concat(curves, ignore_index=True)
+
+
+def _allocate(cfg, model, data: EvalData, work, groups, base: PrecisionConfig, cands, sens, per_group, rest,
+              profile, run_dir: Path, progress: bool):
+    """Curves per ranking metric, allocations at the budgets, evaluated and written as YAML."""
+    picks, curves = _picks(cfg, groups, base, sens, per_group, rest)
+    high = picks[0][2]
+    presets = {c.name: c for c in [base, *cands]}
+    reference_outputs = float_reference(model, data)
     evaluated: dict[frozenset, dict] = {}
     rows, results = [], []
     bar = tqdm(total=len(picks), desc="allocations", unit="eval", disable=not progress, file=sys.stderr)
@@ -234,7 +256,7 @@ def _allocate(cfg, model, ref, work, groups, base: PrecisionConfig, cands, sens,
             mixed = to_mixed(name, base, {g: presets[c] for g, c in assignment.items()}, groups)
             key = frozenset(assignment.items())
             if key not in evaluated:
-                evaluated[key] = evaluate_config(model, ref, mixed)
+                evaluated[key] = evaluate_config(model, mixed, data, reference_outputs).accuracy
             acc = evaluated[key]
             rel = f"allocations/{name}.yaml"
             write_text_atomic(yaml.safe_dump(mixed.to_dict(), sort_keys=False), run_dir / rel)
@@ -242,13 +264,11 @@ def _allocate(cfg, model, ref, work, groups, base: PrecisionConfig, cands, sens,
                          "budget": budget, "budget_share": budget / high, "cost": cost, "cost_share": cost / high,
                          **acc, "lowered": len(assignment), "configs": _summary(assignment, groups, base.name),
                          "file": rel})
-            priced = cost_rows(work, mixed, [profile])
+            priced = cost_summary(work, mixed, [profile])
             results.append(priced.assign(model=cfg.model, config=name, metric=metric, budget=budget, **acc))
             bar.update(1)
     finally:
         bar.close()
     res = pd.concat(results, ignore_index=True)
-    res = res[["model", "config", "metric", "budget", "hw", "ppl", "kl", "top1",
-               *[c for c in res.columns if c not in ("model", "config", "metric", "budget", "hw", "ppl", "kl",
-                                                     "top1")]]]
-    return pd.DataFrame(rows), pd.concat(curves, ignore_index=True), res
+    lead = ["model", "config", "metric", "budget", "hw", "ppl", "kl", "top1"]
+    return pd.DataFrame(rows), curves, res[lead + [c for c in res.columns if c not in lead]]

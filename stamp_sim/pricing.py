@@ -1,0 +1,116 @@
+"""Pricing: from the toolkit's configs to hw_models' costs, and to results.csv's cost columns.
+
+Used by every workflow that prices (run, sensitivity, the ``cost`` command). hw_models
+knows nothing of stamp_sim; this module is the one place that maps a PrecisionConfig
+onto the fields the cost model prices:
+
+- a_high_bits / high_rows: rows at a_high_bits only when a_bits is an integer and
+  a_high_bits > a_bits (PrecisionConfig.high_row_count). The ``energy`` allocation
+  spends the same average-bit budget as first-k, so it is priced as first-k
+  (high_rows rows at a_high_bits): same bytes, and a bound on its MAC modes.
+- accumulator: None (exact) and ``mode="exact"`` are priced, and reported, as a 32-bit
+  register (``schema.EXACT_ACC_BITS``), what integer NPUs and tensor cores accumulate
+  into; otherwise bits / tile / outer_bits as given (outer_bits None = the widest
+  hardware register). ``accumulator_bits`` is that rule.
+- wavelet: its filter length decides how many DWT levels a short sequence runs (and so
+  its padding); every wavelet is priced with Haar's op count per level (2 taps): longer
+  filters cost proportionally more and are not modelled.
+- w_symmetric / a_symmetric False: a zero point per scale (bytes and dequantize ops).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import pandas as pd
+import pywt
+
+import hw_models
+from kernels import AccMode
+from stamp_sim.config import MixedConfig, PrecisionConfig, get_preset
+from stamp_sim.schema import COST_COLUMNS, EXACT_ACC_BITS, Source
+
+__all__ = ["accumulator_bits", "cost_summary", "layer_precision", "price_config", "price_workload"]
+
+
+def _is_exact(config: PrecisionConfig) -> bool:
+    return config.accumulator is None or config.accumulator.mode is AccMode.EXACT
+
+
+def accumulator_bits(config: PrecisionConfig) -> int:
+    """Inner accumulator width in bits as priced and reported: EXACT_ACC_BITS when exact."""
+    return EXACT_ACC_BITS if _is_exact(config) else config.accumulator.bits
+
+
+def layer_precision(config: PrecisionConfig) -> hw_models.LayerPrecision:
+    """The hw_models.LayerPrecision that prices `config` (see the module docstring)."""
+    acc = config.accumulator
+    exact = _is_exact(config)
+    mixed = config.a_bits is not None and config.high_rows > 0 and config.a_high_bits > config.a_bits
+    return hw_models.LayerPrecision(
+        w_bits=config.w_bits,
+        a_bits=config.a_bits,
+        a_high_bits=config.a_high_bits if mixed else None,
+        high_rows=config.high_rows if mixed else 0,
+        acc_bits=accumulator_bits(config),
+        acc_tile=None if exact else acc.tile,
+        acc_outer_bits=None if exact else acc.outer_bits,
+        seq_transform=config.seq_transform,
+        seq_levels=config.seq_levels,
+        seq_filter_length=pywt.Wavelet(config.wavelet).dec_len,
+        feature_transform=config.feature_transform,
+        w_granularity=config.w_granularity,
+        w_group_size=config.w_group_size if config.w_granularity == "per-group" else None,
+        a_granularity=config.a_granularity,
+        a_group_size=config.a_group_size if config.a_granularity == "per-group" else None,
+        w_zero_points=config.w_bits is not None and not config.w_symmetric,
+        a_zero_points=config.a_bits is not None and not config.a_symmetric,
+    )
+
+
+def price_workload(
+    workload: pd.DataFrame,
+    configs: Iterable[PrecisionConfig | str],
+    profiles: Sequence[hw_models.HardwareProfile | str],
+    phases: Sequence[str] = ("prefill", "decode"),
+) -> pd.DataFrame:
+    """Price a workload (columns layer, tokens, k, n) for configs on profiles.
+
+    configs : PrecisionConfig objects or preset names. Returns hw_models.price's table,
+    one row per (profile, config, phase, layer); ``hw_models.totals`` sums it per model.
+    """
+    resolved = [get_preset(c) if isinstance(c, str) else c for c in configs]
+    names = [c.name for c in resolved]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"config names must be unique; repeated: {repeated}")
+    return hw_models.price(workload, {c.name: layer_precision(c) for c in resolved}, profiles, phases)
+
+
+def price_config(work: pd.DataFrame, cfg: PrecisionConfig | MixedConfig, profiles: Sequence,
+                 phases: Sequence[str] = ("prefill", "decode")) -> pd.DataFrame:
+    """hw_models.price of one config; a MixedConfig is priced layer by layer at each layer's config."""
+    if not isinstance(cfg, MixedConfig):
+        return price_workload(work, [cfg], profiles, phases)
+    per_layer = work.layer.map(lambda n: cfg.config_for(n).name)
+    parts = [price_workload(work[per_layer == sub.name], [sub], profiles, phases)
+             for sub in cfg.configs() if (per_layer == sub.name).any()]
+    priced = pd.concat(parts, ignore_index=True)
+    priced["config"] = cfg.name
+    return priced
+
+
+def cost_summary(work: pd.DataFrame, cfg: PrecisionConfig | MixedConfig, profiles: Sequence) -> pd.DataFrame:
+    """One row per profile: hw and results.csv's cost columns (schema.COST_COLUMNS, in their
+    units), ``bound`` and ``memory_bound_share`` of the prefill, from hw_models.totals."""
+    tot = hw_models.totals(price_config(work, cfg, profiles))
+    rows = []
+    for hw, grp in tot.groupby("hw", observed=True, sort=False):
+        phase = {p: grp[grp.phase == p].iloc[0] for p in ("prefill", "decode")}
+        row = {"hw": str(hw)}
+        for col in COST_COLUMNS:
+            row[col.name] = col.from_totals(phase["decode" if col.source is Source.DECODE else "prefill"])
+        row["memory_bound_share"] = float(phase["prefill"]["memory_bound_share"])
+        row["bound"] = str(phase["prefill"]["bound"])
+        rows.append(row)
+    return pd.DataFrame(rows)
