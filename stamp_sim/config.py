@@ -28,6 +28,9 @@ __all__ = [
     "load_mixed",
 ]
 
+WEIGHT_METHODS = ("gpfq", "gptq", "rtn")
+
+
 class ConfigError(ValueError):
     """A precision config (or a file of them) is malformed; the message names the field."""
 
@@ -82,6 +85,10 @@ class PrecisionConfig:
     w_granularity : per-channel (one scale per output channel), per-group or per-tensor.
     accumulator : AccumulatorSpec of the integer path; None = exact.
     weight_l1 : "none", "a2q" or "a2q+": accumulator-aware L1 bound on integer weights.
+    weight_method : "rtn" (round to nearest), "gptq" (OPTQ) or "gpfq" (greedy path following):
+        how weights are quantized; gptq / gpfq with weight_l1 a2q / a2q+ is AXE.
+    gptq_damp : damping of the Hessian, a share of its mean diagonal (gptq, gpfq).
+    gptq_act_order : quantize columns by descending Hessian diagonal (gptq; groups stay static).
     baseline : name of the config this one is compared with at a matched budget (the
         report's comparisons read it); None = no comparison. Not inherited by ``extends``.
     """
@@ -109,6 +116,9 @@ class PrecisionConfig:
     a_symmetric: bool = True
     a_clip: float = 1.0
     weight_l1: str = "none"
+    weight_method: str = "rtn"
+    gptq_damp: float = 0.01
+    gptq_act_order: bool = False
     accumulator: AccumulatorSpec | None = None
     baseline: str | None = None
 
@@ -163,10 +173,26 @@ class PrecisionConfig:
             raise ConfigError(
                 f"PrecisionConfig.accumulator={self.accumulator!r} is invalid; allowed: None or an AccumulatorSpec"
             )
-        if self.weight_l1 != "none" and (self.accumulator is None or self.w_bits is None or self.a_bits is None):
+        self._check_weight_method()
+
+    def _check_weight_method(self) -> None:
+        if self.weight_method not in WEIGHT_METHODS:
+            raise ConfigError(f"PrecisionConfig.weight_method={self.weight_method!r} is not allowed; "
+                              f"allowed: {', '.join(WEIGHT_METHODS)}")
+        if isinstance(self.gptq_damp, bool) or not isinstance(self.gptq_damp, (int, float)) \
+                or not 0.0 <= self.gptq_damp <= 1.0:
+            raise ConfigError(f"PrecisionConfig.gptq_damp={self.gptq_damp!r} is out of range; allowed: 0..1")
+        if not isinstance(self.gptq_act_order, bool):
+            raise ConfigError(f"PrecisionConfig.gptq_act_order={self.gptq_act_order!r}; allowed: true, false")
+        if self.weight_l1 == "none":
+            return
+        if self.accumulator is None or self.w_bits is None or self.a_bits is None:
             raise ConfigError(
                 f"PrecisionConfig.weight_l1={self.weight_l1!r} needs integer weights, activations and an accumulator"
             )
+        if self.accumulator.mode.value == "exact":
+            raise ConfigError(f"PrecisionConfig.weight_l1={self.weight_l1!r} with an exact accumulator bounds "
+                              "nothing; allowed: weight_l1 with a wrap or saturate accumulator")
 
     # -- derived -----------------------------------------------------------------------
     @property
@@ -344,8 +370,9 @@ class RunConfig:
 
     tokens : tokens per evaluation window (text models).
     windows / calib_windows : evaluation and calibration windows (disjoint, chosen by seed).
-    int_layers : how many layers (evenly spaced) also run through the integer kernels; None:
-        every layer the integer path supports (about 3 s per config for SmolLM2's 210).
+    int_layers : how many layers (evenly spaced) the exact-accumulator agreement check runs;
+        None: every layer the integer path supports. It never limits the accuracy path,
+        which runs every layer whose accumulator can overflow through the integer kernels.
     profiles : built-in profile names or YAML paths.
     """
 

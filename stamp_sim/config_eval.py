@@ -2,32 +2,53 @@
 
 The single path by which ``stamp-sim run`` and ``stamp-sim sensitivity`` evaluate a
 whole-model config, so both report the same accuracy for the same config and windows.
+
+Which path each layer runs: every layer whose accumulator can overflow for some input in
+range (``nn.integer.can_overflow``: max|x| times the L1 norm of its integer weights over a
+K-tile, against the register) runs through the bit-exact integer kernels, so perplexity,
+KL and top-1 carry wraparound and saturation, and the overflow counts come from the same
+passes over every evaluation window. A layer whose accumulator provably holds every
+partial sum runs the fake-quant path: it computes the same numbers up to float rounding
+(tests/nn/test_integer_accuracy.py) and is much faster.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
 import torch
 
 from stamp_sim.config import MixedConfig, PrecisionConfig
-from stamp_sim.evaluation import EvalData, accuracy, run_calibration
+from stamp_sim.evaluation import EvalData, accuracy, model_outputs, run_calibration
 from stamp_sim.integer_check import IntegerCheck, integer_check
 from stamp_sim.models import ModelKind
 from stamp_sim.nn import calibration, layer_stats, quantize_model, restore_model
+from stamp_sim.nn.integer import can_overflow, integer_refusal
+from stamp_sim.nn.weight_calibration import calibrate_weights
 
-__all__ = ["ConfigEvaluation", "adapt_config", "evaluate_config"]
+__all__ = ["ConfigEvaluation", "adapt_config", "choose_paths", "evaluate_config"]
 
 
 @dataclass(frozen=True)
 class ConfigEvaluation:
     """accuracy : stamp_sim.metrics results (ppl, kl, top1; or out_sqnr_db, cosine).
-    layers : nn.layer_stats' table (one row per quantized layer). check : the integer check."""
+    layers : nn.layer_stats' table (one row per quantized layer). check : the agreement check."""
 
     accuracy: dict
     layers: pd.DataFrame
     check: IntegerCheck
+    weights_key: str = ""  # the calibrated weights' cache key ("" when every layer rounds to nearest)
+
+    @property
+    def overflow_fields(self) -> dict:
+        """overflow_rate (share of integer GEMM outputs over every evaluation window that
+        overflowed at least once; NaN without integer GEMMs) and int_path_layers."""
+        outputs = int(self.layers["outputs"].sum()) if len(self.layers) else 0
+        overflowed = int(self.layers["overflowed_outputs"].sum()) if len(self.layers) else 0
+        return {"overflow_rate": overflowed / outputs if outputs else math.nan,
+                "int_path_layers": int(self.layers["int_path"].sum()) if len(self.layers) else 0}
 
 
 def adapt_config(cfg: PrecisionConfig | MixedConfig, kind: ModelKind) -> PrecisionConfig | MixedConfig:
@@ -38,6 +59,23 @@ def adapt_config(cfg: PrecisionConfig | MixedConfig, kind: ModelKind) -> Precisi
     if kind is ModelKind.VIT and cfg.seq_transform == "dwt":
         return cfg.replace(seq_transform="dwt2d")
     return cfg
+
+
+def choose_paths(layers: dict) -> int:
+    """Put every layer whose accumulator can overflow on the integer path (mode "int"), the
+    others on the fake-quant path; returns how many run integer. ValueError when a layer
+    can overflow but its config has no integer path (the effect could not be simulated)."""
+    count = 0
+    for name, layer in layers.items():
+        layer.mode = "int" if can_overflow(layer) else "fake"
+        if layer.mode == "int":
+            reason = integer_refusal(layer.config)
+            if reason is not None:
+                raise ValueError(f"config {layer.config.name!r}: layer {name}'s accumulator "
+                                 f"({layer.config.accumulator.describe()}) can overflow, but {reason}; allowed: "
+                                 "an exact or wide enough accumulator, or a config the integer path runs")
+            count += 1
+    return count
 
 
 @torch.no_grad()
@@ -55,6 +93,9 @@ def evaluate_config(model, cfg: PrecisionConfig | MixedConfig, data: EvalData, r
         if any(layer.needs_calibration for layer in layers.values()):
             with calibration(model):
                 run_calibration(model, data, device)
+        weights = calibrate_weights(model, layers, data.calibration or data.evaluation[:1],
+                                    lambda batch: model_outputs(model, batch, data.kind, device))
+        choose_paths(layers)
         acc = accuracy(model, data, reference, device, progress=progress)
         stats = layer_stats(model)
         for layer in layers.values():
@@ -62,4 +103,4 @@ def evaluate_config(model, cfg: PrecisionConfig | MixedConfig, data: EvalData, r
         check = integer_check(model, layers, data, device, int_layers)
     finally:
         restore_model(model)
-    return ConfigEvaluation(acc, stats, check)
+    return ConfigEvaluation(acc, stats, check, weights)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from stamp_sim.config import MixedConfig, PrecisionConfig
-from stamp_sim.integer_check import IntegerCheck
+from stamp_sim.config_eval import ConfigEvaluation
 from stamp_sim.pricing import accumulator_bits
 from stamp_sim.schema import FLOAT_BITS, LAYERS_COLUMNS, RESULTS_COLUMNS
 
@@ -71,26 +71,25 @@ def ordered(frame: pd.DataFrame, columns) -> pd.DataFrame:
     return frame[names + [c for c in frame.columns if c not in names]]
 
 
-def result_rows(run_fields: dict, fields: dict, cfg, accuracy: dict, layers: pd.DataFrame,
-                check: IntegerCheck, costs: pd.DataFrame) -> pd.DataFrame:
+def result_rows(run_fields: dict, fields: dict, cfg, ev: ConfigEvaluation, layers: pd.DataFrame,
+                costs: pd.DataFrame) -> pd.DataFrame:
     """results.csv rows of one config, one per profile of `costs` (pricing.cost_summary).
 
-    run_fields : model, tokens, windows. fields : config_fields(...). accuracy : the
-    metrics (ppl, kl, top1 or out_sqnr_db, cosine). layers : this config's layers.csv rows.
+    run_fields : model, tokens, windows. fields : config_fields(...). ev : the evaluation
+    (accuracy, overflow counts, the agreement check). layers : this config's layers.csv rows.
     """
     row = {
         **run_fields, **fields,
         "avg_a_bits": _avg_a_bits(cfg, layers, run_fields["tokens"]),
-        **{k: accuracy.get(k, math.nan) for k in ("ppl", "kl", "top1", "out_sqnr_db", "cosine")},
-        "sqnr_db": _mean_sqnr(layers), **check.fields(),
+        **{k: ev.accuracy.get(k, math.nan) for k in ("ppl", "kl", "top1", "out_sqnr_db", "cosine")},
+        "sqnr_db": _mean_sqnr(layers), **ev.overflow_fields, **ev.check.fields(),
     }
     return ordered(pd.DataFrame([{**row, **c} for c in costs.to_dict("records")]), RESULTS_COLUMNS)
 
 
-def layer_rows(model: str, config: str, stats: pd.DataFrame, check: IntegerCheck) -> pd.DataFrame:
-    """layers.csv rows of one config: nn.layer_stats' table with the integer check's counts."""
-    out = stats.drop(columns=["overflows", "overflow_rate", "outputs"], errors="ignore").reset_index(drop=True)
-    out = pd.concat([out, check.layer_columns(list(out.layer))], axis=1)
+def layer_rows(model: str, config: str, stats: pd.DataFrame) -> pd.DataFrame:
+    """layers.csv rows of one config: nn.layer_stats' table (overflow counts from the evaluation)."""
+    out = stats.reset_index(drop=True)
     out.insert(0, "config", config)
     out.insert(0, "model", model)
     out["layer_index"] = np.arange(len(out))

@@ -47,7 +47,7 @@ class Source(str, enum.Enum):
     CONFIG = "config"  # the PrecisionConfig (widths, transforms, accumulator)
     ACCURACY = "accuracy"  # stamp_sim.metrics on the evaluation windows, against the float model
     LAYER_STATS = "layer stats"  # StampLinear's running statistics during evaluation
-    INTEGER = "integer check"  # the layers run again through kernels.int_matmul
+    INTEGER = "integer check"  # the layers run again through kernels.int_matmul, exact accumulator
     PREFILL = "hw_models prefill"  # hw_models.totals, prefill phase, summed over layers
     DECODE = "hw_models decode"  # hw_models.totals, decode phase (one token), summed over layers
     PRICE = "hw_models price"  # hw_models.price, one layer
@@ -147,10 +147,13 @@ RESULTS_COLUMNS: tuple[Column, ...] = (
        "output SQNR", "out SQNR (dB)", True, Fmt.FIXED1),
     _c("cosine", "", _S.ACCURACY, "mean cosine similarity of the last hidden state to the float model",
        "cosine similarity to the float output", "cosine", True, Fmt.FIXED4),
-    _c("overflow_rate", "", _S.INTEGER, "share of integer-path outputs whose accumulation overflowed at least once",
+    _c("overflow_rate", "", _S.ACCURACY, "share of integer GEMM outputs, over every evaluation window, whose "
+       "accumulation overflowed at least once (layers that provably cannot overflow count with none)",
        "accumulator overflow rate", "overflow rate", False, Fmt.RATE),
+    _c("int_path_layers", "", _S.ACCURACY, "layers evaluated through the integer kernels (their accumulator can "
+       "overflow); the others ran the fake-quant path, equal up to float rounding"),
     _c("int_max_rel_err", "", _S.INTEGER, "largest |integer (exact) - fake-quant| over max |fake-quant| of a layer"),
-    _c("int_layers", "", _S.INTEGER, "layers run through the integer kernels"),
+    _c("int_layers", "", _S.INTEGER, "layers in that agreement check"),
     _c("tokens", "", _S.RUN, "tokens per sequence each linear layer sees (prefill)"),
     _c("windows", "", _S.RUN, "evaluation windows (or images)"),
     _c("hw", "", _S.RUN, "hardware profile", "hardware profile", fmt=Fmt.TEXT),
@@ -202,9 +205,12 @@ LAYERS_COLUMNS: tuple[Column, ...] = (
        "energy in the first rows", "energy in first rows", None, Fmt.PERCENT),
     _c("avg_a_bits", "bits", _S.LAYER_STATS, "average activation width of the layer's rows",
        "average activation bits", "avg a bits", fmt=Fmt.BITS),
-    _c("overflows", "", _S.INTEGER, "accumulator additions that left their register's range (blank: not checked)"),
-    _c("overflow_rate", "", _S.INTEGER, "share of the layer's outputs that overflowed at least once"),
-    _c("outputs", "", _S.INTEGER, "outputs the integer check computed"),
+    _c("int_path", "", _S.ACCURACY, "True: evaluated through the integer kernels (its accumulator can overflow); "
+       "False: the fake-quant path (it provably cannot)", fmt=Fmt.TEXT),
+    _c("overflows", "", _S.ACCURACY, "accumulator additions that left their register's range, every window"),
+    _c("overflowed_outputs", "", _S.ACCURACY, "outputs whose accumulation overflowed at least once"),
+    _c("overflow_rate", "", _S.ACCURACY, "share of the layer's outputs that overflowed at least once"),
+    _c("outputs", "", _S.ACCURACY, "integer GEMM outputs over every evaluation window (padded rows x N)"),
 )
 
 #: The ``cost`` command's per-layer table: hw_models.price columns and their headers.

@@ -181,13 +181,34 @@ def test_integer_check_counts_overflows_of_a_narrow_accumulator(tmp_path):
     assert abs(pooled - results.overflow_rate.iloc[0]) < 1e-12
 
 
-def test_integer_check_on_a_sample_leaves_other_layers_blank(tmp_path):
+def test_int_layers_limits_the_agreement_check_never_the_accuracy_path(tmp_path):
     (tmp_path / "c.yaml").write_text("- {extends: w4a4, name: acc6, accumulator: {bits: 6, mode: saturate}}\n")
     result = CliRunner().invoke(main, ["run", "--model", "tiny-llama", "--tokens", "64", "--windows", "1",
                                        "--configs", str(tmp_path / "c.yaml"), "--hw", "tiny", "--int-layers", "2",
                                        "--out", str(tmp_path / "r"), "--no-progress"])
     assert result.exit_code == 0, result.output
     layers = pd.read_csv(Path(_run_dir(result), "layers.csv"))
-    checked = layers.outputs.notna()
-    assert checked.sum() == 2 and layers.overflows[~checked].isna().all()
-    assert pd.read_csv(Path(_run_dir(result), "results.csv")).int_layers.iloc[0] == 2
+    assert layers.int_path.all() and layers.outputs.gt(0).all()  # every layer's accuracy came through int_matmul
+    results = pd.read_csv(Path(_run_dir(result), "results.csv")).iloc[0]
+    assert results.int_layers == 2 and results.int_path_layers == len(layers)
+
+
+def test_a_narrow_accumulator_moves_perplexity_and_a_wide_one_does_not(tmp_path):
+    """Wraparound in an 8-bit register changes the accuracy numbers; a 32-bit register (which
+    provably holds every sum, so the fake-quant path runs) and an exact one agree."""
+    (tmp_path / "c.yaml").write_text(
+        "- {extends: w4a4, name: exact, accumulator: {bits: 64, mode: exact}}\n"
+        "- {extends: w4a4, name: acc32}\n"
+        "- {extends: w4a4, name: wrap8, accumulator: {bits: 8, mode: wrap}}\n"
+        "- {extends: w4a4, name: sat8, accumulator: {bits: 8, mode: saturate}}\n")
+    result = CliRunner().invoke(main, ["run", "--model", "tiny-llama", "--tokens", "64", "--windows", "2",
+                                       "--configs", str(tmp_path / "c.yaml"), "--hw", "tiny",
+                                       "--out", str(tmp_path / "r"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    res = pd.read_csv(Path(_run_dir(result), "results.csv")).set_index("config")
+    assert res.loc["acc32", "ppl"] == res.loc["exact", "ppl"] and res.loc["acc32", "int_path_layers"] == 0
+    assert res.loc["acc32", "overflow_rate"] == 0
+    for narrow in ("wrap8", "sat8"):
+        assert res.loc[narrow, "int_path_layers"] > 0 and res.loc[narrow, "overflow_rate"] > 0
+        assert res.loc[narrow, "kl"] > res.loc["exact", "kl"] * 1.01
+    assert res.loc["wrap8", "ppl"] != res.loc["sat8", "ppl"]

@@ -55,7 +55,8 @@ def _resumed(ctx: click.Context, resume_dir: str, options: dict) -> RunConfig:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Where the model is evaluated.")
 @click.option("--int-layers", default=None, type=int, show_default="all",
-              help="Layers per config also run through the integer kernels (evenly spaced).")
+              help="Layers per config in the exact-accumulator agreement check (evenly spaced). Accuracy always "
+                   "runs every layer whose accumulator can overflow through the integer kernels.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
 @click.pass_context
 def run(ctx, profiles, model, configs_file, tokens, windows, calib_windows, seed, out, resume_dir, device,

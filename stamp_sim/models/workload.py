@@ -16,7 +16,7 @@ import re
 
 from .registry import LoadedModel, ModelKind, model_spec
 
-__all__ = ["WORKLOAD_COLUMNS", "linear_kind", "workload"]
+__all__ = ["WORKLOAD_COLUMNS", "block_index", "input_group", "linear_kind", "workload"]
 
 WORKLOAD_COLUMNS = ("layer", "kind", "block", "tokens", "k", "n")
 
@@ -46,6 +46,21 @@ _KIND_SUFFIXES = (
 _BLOCK = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks)\.(\d+)\.")
 
 
+# kind -> the fused group of layers that read the same input (one GEMM on deployed kernels).
+_FUSED = {"q": "qkv", "k": "qkv", "v": "qkv", "gate": "gate_up", "up": "gate_up"}
+
+
+def input_group(name: str) -> tuple[str, str]:
+    """(parent module, group kind): linear layers with the same key read the same input.
+
+    q/k/v of one attention block share a key ("qkv"), and so do gate/up of one MLP
+    ("gate_up"); any other layer is alone, keyed by its own name and kind.
+    """
+    kind = linear_kind(name)
+    fused = _FUSED.get(kind)
+    return (name.rpartition(".")[0], fused) if fused is not None else (name, kind)
+
+
 def linear_kind(name: str) -> str:
     """Kind of a linear layer from its module name.
 
@@ -58,7 +73,8 @@ def linear_kind(name: str) -> str:
     return "linear"
 
 
-def _block(name: str) -> int:
+def block_index(name: str) -> int:
+    """Transformer block index in a module name ("model.layers.3.mlp.up_proj" -> 3), -1 outside blocks."""
     match = _BLOCK.search(name)
     return int(match.group(1)) if match else -1
 
@@ -113,7 +129,7 @@ def workload(model_or_name, tokens: int | None = None, *, include_lm_head: bool 
     def hook(name):
         def record(module, args):
             x = args[0]
-            rows.append((name, linear_kind(name), _block(name), x.numel() // x.shape[-1], module.in_features, module.out_features))
+            rows.append((name, linear_kind(name), block_index(name), x.numel() // x.shape[-1], module.in_features, module.out_features))
 
         return record
 

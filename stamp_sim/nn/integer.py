@@ -19,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from kernels import AccumulatorSpec, int_matmul
+from kernels import AccMode, AccumulatorSpec, int_matmul
 
-__all__ = ["integer_forward", "integer_refusal", "integer_weight", "supports_integer"]
+__all__ = ["activation_max", "can_overflow", "integer_forward", "integer_refusal", "integer_weight",
+           "supports_integer", "worst_case_bits"]
 
 EXACT = AccumulatorSpec(bits=64, mode="exact")
 
@@ -57,6 +58,64 @@ def supports_integer(cfg) -> bool:
     return integer_refusal(cfg) is None
 
 
+def activation_max(cfg) -> int:
+    """Largest |code| of the layer's activations: 2^(b-1) - 1 for the widest row width b
+    (symmetric narrow-range quantizers; a_high_bits counts when rows get it)."""
+    bits = max(cfg.a_bits, cfg.a_high_bits) if cfg.high_rows > 0 else cfg.a_bits
+    return (1 << (bits - 1)) - 1
+
+
+def _register_max(bits: int) -> int:
+    return (1 << (bits - 1)) - 1
+
+
+def worst_case_bits(l1_max: int, x_max: int) -> int:
+    """Register width in bits that holds every partial sum of a dot product whose integer
+    weights have L1 norm <= l1_max, for inputs |x| <= x_max: the smallest P with
+    x_max * l1_max <= 2^(P-1) - 1."""
+    return max(int(x_max * l1_max).bit_length() + 1, 2)
+
+
+def _stage_l1(codes: np.ndarray, tile: int | None) -> tuple[int, int]:
+    """(largest L1 norm of one K-tile of one output channel, largest L1 norm of a channel).
+
+    codes : (out, in) integer weights. Every prefix of a tile's partial sums is bounded by
+    the tile's L1 norm times max |x|; the outer register's running sum by the channel's."""
+    mag = np.abs(codes.astype(np.int64))
+    whole = int(mag.sum(axis=1).max(initial=0))
+    if tile is None or tile >= mag.shape[1]:
+        return whole, whole
+    pad = (-mag.shape[1]) % tile
+    tiles = np.pad(mag, ((0, 0), (0, pad))).reshape(mag.shape[0], -1, tile).sum(axis=2)
+    return int(tiles.max(initial=0)), whole
+
+
+def can_overflow(layer) -> bool:
+    """Whether any input the layer can see could make its accumulator overflow.
+
+    The rule: an exact accumulator never does; otherwise the worst case is
+    max|x| * (largest L1 norm of the integer weights over one K-tile of one output channel)
+    against the inner register, and max|x| * (largest L1 norm of a channel) against a
+    non-exact outer register (AccumulatorSpec.tile). Data-independent: it holds for every
+    input in the activation quantizer's range. Layers without an integer path are judged
+    on the widths alone (K * max|x| * max|w|).
+    """
+    cfg = layer.config
+    acc = cfg.accumulator
+    if acc is None or acc.mode is AccMode.EXACT or cfg.w_bits is None or cfg.a_bits is None:
+        return False
+    x_max = activation_max(cfg)
+    outer_exact = acc.tile is None or acc.outer_bits is None or acc.effective_outer_mode is AccMode.EXACT
+    if supports_integer(cfg):
+        tile_l1, whole_l1 = _stage_l1(integer_weight(layer)[0], acc.tile)
+    else:
+        k, w_max = layer.linear.in_features, (1 << (cfg.w_bits - 1)) - 1
+        tile_l1, whole_l1 = min(acc.tile or k, k) * w_max, k * w_max
+    inner = x_max * tile_l1 > _register_max(acc.bits)
+    outer = not outer_exact and x_max * whole_l1 > _register_max(acc.outer_bits)
+    return inner or outer
+
+
 def _check(layer, refusal=integer_refusal) -> None:
     reason = refusal(layer.config)
     if reason is not None:
@@ -89,6 +148,8 @@ def integer_forward(layer, x: torch.Tensor, accumulator: AccumulatorSpec | None 
     z, seq = layer.transform_input(x)
     bits = layer.row_bits(z, seq is not None)
     qt = layer.quantize_input(z, bits)
+    if layer.record_stats and stats is None:
+        layer.record(x, z, qt.dequantize().to(x.dtype), bits, seq)
     codes = qt.q.to(torch.int8).cpu().numpy()  # (B, P, K)
     sx = qt.scale.squeeze(-1).double().cpu().numpy()  # (B, P)
     wq, sw = integer_weight(layer)

@@ -36,7 +36,9 @@ class LayerStats:
         dequantized input mapped back to X's domain (L^-1 Q(L X R) R^-1).
     first_k_energy / total_energy : energy of the first k transformed rows vs all rows.
     overflows : additions that left an accumulator's range (integer path, kernels.int_matmul);
-    overflowed_outputs / outputs : outputs touched by at least one overflow / all outputs;
+    overflowed_outputs / outputs : outputs touched by at least one overflow / all outputs of
+        integer GEMMs (on the fake-quant path, which runs only where the accumulator provably
+        cannot overflow, outputs count with no overflow);
     additions : accumulator additions simulated (outputs x K).
     """
 
@@ -62,7 +64,7 @@ class LayerStats:
 
     @property
     def overflow_rate(self) -> float:
-        """Share (0..1) of integer-path outputs whose accumulation overflowed at least once."""
+        """Share (0..1) of integer GEMM outputs whose accumulation overflowed at least once."""
         return self.overflowed_outputs / self.outputs if self.outputs else 0.0
 
     @property
@@ -102,6 +104,7 @@ class StampLinear(nn.Module):
         self._short_seq: dict[int, object] = {}
         self._qweight: torch.Tensor | None = None
         self._int_weight = None
+        self._calibrated_weight = None  # a QuantizedTensor from GPTQ / GPFQ / AXE, when set
 
     # -- calibration ----------------------------------------------------------------------
     @property
@@ -150,8 +153,25 @@ class StampLinear(nn.Module):
         """R^T-side weight (out, in) in float, before quantization."""
         return self.feature.transform_weight(self.linear.weight.detach())
 
+    @property
+    def needs_weight_calibration(self) -> bool:
+        """Whether the weights come from calibration data (GPTQ, GPFQ, AXE), not round to nearest."""
+        return self.config.w_bits is not None and self.config.weight_method != "rtn"
+
+    def set_quantized_weight(self, qt) -> None:
+        """Use `qt` (a QuantizedTensor of the transformed weight, (out, in), e.g. from GPTQ) as
+        this layer's quantized weight on both paths; None goes back to the config's quantizer."""
+        self._calibrated_weight = qt
+        self._qweight = None
+        self._int_weight = None
+
     def _weight_quant(self):
         cfg = self.config
+        if self._calibrated_weight is not None:
+            return self._calibrated_weight
+        if self.needs_weight_calibration:
+            raise ValueError(f"{self.layer_name}: weight_method={cfg.weight_method!r} needs calibration data "
+                             "(stamp_sim.nn.calibrate_weights) before the layer runs")
         w = self.transformed_weight()
         if cfg.weight_l1 != "none":
             return self._a2q_weight(w)
@@ -242,7 +262,9 @@ class StampLinear(nn.Module):
         return quantize(z, bits, cfg.a_granularity, symmetric=cfg.a_symmetric,
                         group_size=cfg.a_group_size, clip_ratio=cfg.a_clip)
 
-    def _record(self, x: torch.Tensor, z: torch.Tensor, zq: torch.Tensor, bits: torch.Tensor, seq) -> None:
+    def record(self, x: torch.Tensor, z: torch.Tensor, zq: torch.Tensor, bits: torch.Tensor, seq) -> None:
+        """Add one call to the running statistics: x the input, z = L X R, zq its dequantized
+        codes, bits the row widths, seq the sequence transform applied (or None)."""
         s = self.stats
         back = seq.inverse(zq, tokens=x.shape[-2]) if seq is not None else zq
         back = self.feature.inverse_activations(back)
@@ -292,7 +314,9 @@ class StampLinear(nn.Module):
             bits = self.row_bits(z, seq is not None)
             zq = self.quantize_input(z, bits).dequantize().to(x.dtype)
             if self.record_stats:
-                self._record(x, z, zq, bits, seq)
+                self.record(x, z, zq, bits, seq)
+                if cfg.w_bits is not None:  # an integer GEMM that provably cannot overflow here
+                    self.stats.outputs += int(zq.shape[0] * zq.shape[-2] * w.shape[0])
             y = zq @ w.T.to(x.dtype)
             if seq is not None:
                 y = seq.inverse(y, tokens=tokens)

@@ -106,7 +106,9 @@ def layer_stats(model: nn.Module) -> pd.DataFrame:
                 "act_sqnr_db": s.sqnr_db if s.calls else float("nan"),
                 "energy_concentration": s.energy_concentration if s.calls else float("nan"),
                 "avg_a_bits": s.avg_bits if s.calls else float("nan"),
+                "int_path": m.mode == "int",
                 "overflows": s.overflows,
+                "overflowed_outputs": s.overflowed_outputs,
                 "overflow_rate": s.overflow_rate if s.outputs else float("nan"),
                 "outputs": s.outputs,
             }

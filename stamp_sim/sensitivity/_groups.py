@@ -13,12 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stamp_sim.models.workload import linear_kind
+from stamp_sim.models.workload import input_group
 
 __all__ = ["LayerGroup", "layer_groups", "parse_blocks"]
-
-# kind (stamp_sim.models.workload.linear_kind) -> group kind; kinds not listed stay alone.
-_FUSED = {"q": "qkv", "k": "qkv", "v": "qkv", "gate": "gate_up", "up": "gate_up"}
 
 
 @dataclass(frozen=True)
@@ -38,13 +35,6 @@ class LayerGroup:
     layers: tuple[str, ...]
 
 
-def _group_key(layer: str) -> tuple[str, str]:
-    kind = linear_kind(layer)
-    parent = layer.rpartition(".")[0]
-    fused = _FUSED.get(kind)
-    return (parent, fused) if fused is not None else (layer, kind)
-
-
 def layer_groups(work: pd.DataFrame, blocks: tuple[int, ...] | None = None,
                  max_groups: int | None = None) -> list[LayerGroup]:
     """Groups of the workload's linear layers (columns layer, block), in execution order.
@@ -56,7 +46,7 @@ def layer_groups(work: pd.DataFrame, blocks: tuple[int, ...] | None = None,
     members: dict[tuple[str, str], list[str]] = {}
     block_of: dict[tuple[str, str], int] = {}
     for layer, block in zip(work["layer"], work["block"]):
-        key = _group_key(str(layer))
+        key = input_group(str(layer))
         if layer not in members.setdefault(key, []):
             members[key].append(str(layer))
         block_of[key] = int(block)

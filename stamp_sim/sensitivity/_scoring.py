@@ -19,9 +19,9 @@ from torch import nn
 
 from stamp_sim import metrics
 from stamp_sim.config import PrecisionConfig
-from stamp_sim.nn import calibration, quantize_model, restore_model
+from stamp_sim.nn import calibrate_weights, calibration, quantize_model, restore_model
 from stamp_sim.sensitivity._groups import LayerGroup
-from stamp_sim.sensitivity._replay import capture_block_outputs, replay_blocks
+from stamp_sim.nn.replay import capture_block_outputs, replay_blocks
 
 __all__ = ["Reference", "reference", "score_group", "score_groups"]
 
@@ -35,7 +35,7 @@ class Reference:
     logp_calib : float64 log-probabilities of the calibration rows (metrics.log_probs, for KL).
     ce_calib : float next-token cross-entropy on the calibration rows, nats per token.
     ppl_eval : float perplexity on the evaluation rows.
-    blocks : captured block outputs (see _replay), for skipping unaffected blocks.
+    blocks : captured block outputs (see stamp_sim.nn.replay), for skipping unaffected blocks.
     """
 
     ids: torch.Tensor
@@ -109,6 +109,7 @@ def score_group(model: nn.Module, ref: Reference, group: LayerGroup, config: Pre
     n = ref.n_calib
     try:
         layers = quantize_model(model, config, include=list(group.layers))
+        calibrate_weights(model, layers, [{"input_ids": ref.ids[:n]}], lambda b: _forward(model, b["input_ids"]))
         probe = _OutputSqnr(layers, n)
         try:
             with replay_blocks(model, ref.blocks, max(group.block, 0)):

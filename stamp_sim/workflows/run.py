@@ -143,9 +143,13 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
             cfg = adapt_config(cfg0, loaded.kind)
             bar.set_postfix_str(cfg.name)
             ev = evaluate_config(model, cfg, data, reference, run.device, run.int_layers, progress=bar)
-            ldf = layer_rows(run.model, cfg.name, ev.layers, ev.check)
-            rows = result_rows(run_fields, config_fields(cfg, work, _baseline(cfg, run)), cfg, ev.accuracy, ldf,
-                               ev.check, cost_summary(work, cfg, profiles))
+            if ev.weights_key:
+                meta.setdefault("weight_calibration", {})[cfg.name] = {
+                    "windows": len(data.calibration), "tokens": data.tokens, "seed": run.seed,
+                    "cache_key": ev.weights_key, "note": "calibration windows only, disjoint from evaluation"}
+            ldf = layer_rows(run.model, cfg.name, ev.layers)
+            rows = result_rows(run_fields, config_fields(cfg, work, _baseline(cfg, run)), cfg, ev, ldf,
+                               cost_summary(work, cfg, profiles))
             append_rows_atomic(ldf, run_dir / LAYERS, key=["config", "layer"])
             append_rows_atomic(rows, run_dir / RESULTS, key=["config", "hw"])
     finally:

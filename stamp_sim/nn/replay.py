@@ -1,4 +1,4 @@
-"""Skip the blocks in front of the one being scored: replay their float outputs.
+"""Skip the blocks in front of the one being worked on: replay their captured outputs.
 
 Quantizing a layer of block b leaves blocks 0..b-1 bit-identical to the float model, so
 their outputs are captured once (forward hooks on the float model) and later returned

@@ -1,0 +1,195 @@
+"""Weights from calibration data: GPTQ, GPFQ and AXE, layer by layer in model order.
+
+As the reference GPTQ does (its "true sequential" order), the layers are visited in
+execution order, a group of layers that read the same input (q/k/v, gate/up) at a time.
+Each group's Hessian H = sum (X R)^T (X R) comes from its inputs on the calibration
+windows *with every earlier layer already quantized* (weights and activations, as the
+config runs them), R the layer's feature transform (the weight quantized is R^T W).
+Blocks already finished are not recomputed: their outputs on each window are captured
+once and replayed (``stamp_sim.nn.replay``), and a forward stops as soon as the group's
+input is seen, so the whole model costs about two forward passes per block.
+
+Quantized weights are cached under ``cache_dir()/weights`` by a key of the model's
+weights, the config and the calibration inputs, so reruns and resumes reuse them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Sequence
+
+import torch
+
+from stamp_sim.models.cache import cache_dir
+from stamp_sim.models.workload import block_index, input_group
+from stamp_sim.nn.replay import block_list, replay_blocks
+from stamp_sim.quant import QuantizedTensor
+from stamp_sim.quant.a2q import A2QConfig
+
+__all__ = ["calibrate_weights", "weights_key"]
+
+
+class _Seen(Exception):
+    """Raised by a capture hook: the rest of the forward is not needed."""
+
+
+def _groups(layers: dict) -> list[list[str]]:
+    """Layer names grouped by shared input, in the model's (execution) order."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name in layers:
+        groups.setdefault(input_group(name), []).append(name)
+    return list(groups.values())
+
+
+class _Stopper:
+    """Runs `forward` on each batch up to a hook that raises _Seen, replaying finished blocks."""
+
+    def __init__(self, model, batches: Sequence[dict], forward: Callable[[dict], object]) -> None:
+        self.model, self.batches, self.forward = model, list(batches), forward
+        self.blocks = block_list(model)
+        self.previous: list = [None] * len(self.batches)  # output of the last finished block, per batch
+        self.finished = 0  # blocks whose outputs are in `previous`
+
+    def run(self) -> None:
+        for i, batch in enumerate(self.batches):
+            replayed = [self.previous[i]] * self.finished
+            try:
+                with torch.no_grad(), replay_blocks(self.model, replayed, self.finished):
+                    self.forward(batch)
+            except _Seen:
+                pass
+
+    def finish_block(self, index: int) -> None:
+        """Capture block `index`'s outputs (its layers are final) for the next blocks to start from."""
+        if self.blocks is None or index != self.finished:
+            return
+        outputs: list = []
+
+        def keep(module, args, output):
+            outputs.append(output)
+            raise _Seen
+
+        handle = self.blocks[index].register_forward_hook(keep)
+        try:
+            self.run()
+        finally:
+            handle.remove()
+        self.previous, self.finished = outputs, index + 1
+
+
+def _hessian(stopper: _Stopper, layer) -> torch.Tensor:
+    """sum over calibration rows of (x R)^T (x R), float64 (in x in), x the layer's input."""
+    k = layer.linear.in_features
+    hessian = torch.zeros(k, k, dtype=torch.float64)
+
+    def capture(module, args):
+        x = module.feature.transform_activations(args[0].detach().double().cpu()).reshape(-1, k)
+        hessian.add_(x.T @ x)
+        raise _Seen
+
+    handle = layer.register_forward_pre_hook(capture)
+    try:
+        stopper.run()
+    finally:
+        handle.remove()
+    return hessian
+
+
+def _budget(cfg) -> A2QConfig | None:
+    """AXE's accumulator budget (weight_l1 with gptq / gpfq), None without one."""
+    if cfg.weight_l1 == "none":
+        return None
+    x_bits = max(cfg.a_bits, cfg.a_high_bits) if cfg.high_rows else cfg.a_bits
+    return A2QConfig.from_accumulator(cfg.accumulator, cfg.w_bits, x_bits, True, method=cfg.weight_l1)
+
+
+def quantize_from_hessian(layer, hessian: torch.Tensor) -> QuantizedTensor:
+    """The layer's transformed weight quantized by its config's weight_method against `hessian`."""
+    from stamp_sim.quant import gpfq_quantize, gptq_quantize
+
+    cfg = layer.config
+    w = layer.transformed_weight().double()
+    common = dict(bits=cfg.w_bits, granularity=cfg.w_granularity, group_size=cfg.w_group_size,
+                  symmetric=cfg.w_symmetric, clip_ratio=cfg.w_clip, damp=cfg.gptq_damp, budget=_budget(cfg))
+    try:
+        if cfg.weight_method == "gptq":
+            return gptq_quantize(w, hessian, act_order=cfg.gptq_act_order, **common)
+        return gpfq_quantize(w, hessian, **common)
+    except ValueError as exc:
+        raise ValueError(f"{layer.layer_name}: {exc}") from None
+
+
+def weights_key(model, layers: dict, batches: Sequence[dict]) -> str:
+    """Hex key of what the calibrated weights depend on: the layers' float weights and
+    configs (names aside), and the calibration inputs."""
+    h = hashlib.sha256()
+    for name, layer in layers.items():
+        cfg = {k: v for k, v in layer.config.to_dict().items() if k not in ("name", "description", "baseline")}
+        h.update(name.encode())
+        h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
+        h.update(layer.linear.weight.detach().cpu().float().numpy().tobytes())
+    for batch in batches:
+        for key in sorted(batch):
+            h.update(key.encode())
+            h.update(batch[key].detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:32]
+
+
+def _load(path, layers: dict) -> bool:
+    try:
+        saved = torch.load(path, weights_only=True)
+    except (OSError, RuntimeError, EOFError):
+        return False  # a missing or unreadable cache entry is recomputed
+    if set(saved) != set(layers):
+        return False
+    for name, fields in saved.items():
+        layers[name].set_quantized_weight(QuantizedTensor(
+            fields["q"], fields["scale"], fields["zero_point"], fields["bits"], torch.Size(fields["shape"]),
+            bool(fields["symmetric"])))
+    return True
+
+
+def _save(path, weights: dict[str, QuantizedTensor]) -> None:
+    payload = {n: {"q": qt.q, "scale": qt.scale, "zero_point": qt.zero_point, "bits": qt.bits,
+                   "shape": list(qt.shape), "symmetric": qt.symmetric} for n, qt in weights.items()}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{id(buffer)}")
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(path)  # atomic: a reader sees no entry or the whole one
+
+
+@torch.no_grad()
+def calibrate_weights(model, layers: dict, batches: Sequence[dict], forward: Callable[[dict], object],
+                      progress=None, use_cache: bool = True) -> str:
+    """Quantize the weights of every layer of `layers` ({name: StampLinear}) that needs
+    calibration (weight_method gptq / gpfq), in model order; returns the cache key.
+
+    batches : calibration inputs (keyword dicts); forward(batch) runs the model on one.
+    progress : a tqdm bar updated once per layer group.
+    """
+    todo = {n: m for n, m in layers.items() if m.needs_weight_calibration}
+    if not todo:
+        return ""
+    key = weights_key(model, todo, batches)
+    path = cache_dir() / "weights" / f"{key}.pt"
+    if use_cache and _load(path, todo):
+        return key
+    stopper = _Stopper(model, batches, forward)
+    done: dict[str, QuantizedTensor] = {}
+    for group in _groups(todo):
+        block = block_index(group[0])
+        for earlier in range(stopper.finished, max(block, 0)):
+            stopper.finish_block(earlier)
+        hessian = _hessian(stopper, todo[group[0]])
+        for name in group:
+            done[name] = quantize_from_hessian(todo[name], hessian)
+            todo[name].set_quantized_weight(done[name])
+        if progress is not None:
+            progress.update(1)
+    if use_cache:
+        _save(path, done)
+    return key
