@@ -30,6 +30,8 @@ def _single_fields(cfg: PrecisionConfig) -> dict:
         "w_bits": _width(cfg.w_bits), "a_bits": _width(cfg.a_bits),
         "acc_bits": accumulator_bits(cfg),
         "acc": a.describe() if a is not None else ("fp32" if cfg.w_bits is None else "exact"),
+        "acc_mode": a.mode.value if a is not None else "exact", "acc_tile": a.tile if a is not None else None,
+        "weight_method": cfg.weight_method, "weight_l1": cfg.weight_l1,
         "seq_transform": cfg.seq_transform, "feature_transform": cfg.feature_transform,
     }
 
@@ -41,7 +43,8 @@ def _mixed_fields(cfg: MixedConfig, work: pd.DataFrame) -> dict:
     mean = lambda f: float(np.average([f(c) for c in cfgs], weights=macs))  # noqa: E731
     return {
         "w_bits": mean(lambda c: _width(c.w_bits)), "a_bits": mean(lambda c: _width(c.a_bits)),
-        "acc_bits": mean(accumulator_bits), "acc": "mixed", "seq_transform": "mixed", "feature_transform": "mixed",
+        "acc_bits": mean(accumulator_bits), "acc": "mixed", "acc_mode": "mixed", "acc_tile": None,
+        "weight_method": "mixed", "weight_l1": "mixed", "seq_transform": "mixed", "feature_transform": "mixed",
     }
 
 

@@ -22,6 +22,7 @@ from stamp_sim.report.columns import (
     hw_groups,
     require_columns,
 )
+from stamp_sim.report.accumulator import accumulator_sweeps, sweep_items
 from stamp_sim.report.pairs import baseline_pairs
 from stamp_sim.report.pareto import best_under_budgets, dominators, pareto_front
 
@@ -36,6 +37,8 @@ FIGURE_CAPTIONS = {
     "layer_sqnr": "Activation SQNR per linear layer, with and without STaMP.",
     "token_energy": "Energy per token row of one layer's activations before and after the "
                     "sequence transform; the shaded rows are kept at high bits.",
+    "accumulator_sweep": "Perplexity and overflow rate against the inner accumulator width, one line per "
+                         "weight method, mode and stage layout (dashed: saturating).",
 }
 
 # Accuracy metrics compared between a pair, in this order (those with values for both).
@@ -255,4 +258,7 @@ def findings(results: pd.DataFrame) -> list[Section]:
                                         tuple(_tradeoff_items(df, cost, quality))))
     for pair in baseline_pairs(results):
         sections.append(_compare(results, pair.candidate, pair.baseline, pair.change or "the same config"))
+    sweeps = accumulator_sweeps(results)
+    if len(sweeps):
+        sections.append(Section("Accumulator width vs accuracy", tuple(sweep_items(sweeps))))
     return sections

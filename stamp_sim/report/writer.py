@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from stamp_sim.report import figures as _fig
+from stamp_sim.report.accumulator import accumulator_sweep_figure, accumulator_sweeps
 from stamp_sim.report.columns import COST_AXES, ENERGY_COMPONENTS, choose_quality, has_values, require_columns
 from stamp_sim.report.errors import ReportError
 from stamp_sim.report.html import render_html
@@ -41,6 +42,9 @@ def make_figures(results: pd.DataFrame, layers: pd.DataFrame | None = None,
     if layers is not None and "config" in layers.columns and has_values(layers, "act_sqnr_db"):
         pairs = [(p.candidate, p.baseline) for p in stamp_pairs(results)]
         add("layer_sqnr", _fig.layer_sqnr(layers, pairs=pairs))
+    sweeps = accumulator_sweeps(results)
+    if len(sweeps):
+        add("accumulator_sweep", accumulator_sweep_figure(sweeps))
     if (token_energy is not None and len(token_energy)
             and {"layer", "row", "energy_before", "energy_after"} <= set(token_energy.columns)):
         add("token_energy", _fig.token_energy(token_energy))

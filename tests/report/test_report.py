@@ -16,6 +16,7 @@ from stamp_sim.report import (
     figure_to_base64_png,
     findings,
     layer_sqnr,
+    make_figures,
     new_run_dir,
     render_html,
     render_markdown,
@@ -163,3 +164,26 @@ def test_markdown_escapes_table_cells():
     r = results_table(["fp"], hw=("npu",)).assign(config="a|b")
     md = render_markdown(r, None, {}, {})
     assert "a\\|b" in md
+
+
+def test_accumulator_sweep_section_and_figure(tmp_path):
+    """Configs that differ only in their accumulator get a section and a figure; others do not."""
+    from stamp_sim.report.accumulator import accumulator_sweeps
+
+    base = dict(model="m", hw="npu", w_bits=4, a_bits=8, avg_a_bits=8.0, seq_transform="identity",
+                feature_transform="none", energy_mj=1.0, latency_ms=1.0)
+    rows = []
+    for method, l1 in (("rtn", "none"), ("gptq", "a2q+")):
+        for bits, ppl, rate in ((12, 900.0, 0.2), (16, 60.0, 0.01), (20, 52.0, 0.0)):
+            rows.append({**base, "config": f"{method}-{bits}", "acc_bits": bits, "acc_mode": "wrap",
+                         "acc_tile": None, "weight_method": method, "weight_l1": l1,
+                         "ppl": ppl * (0.5 if l1 != "none" else 1.0), "overflow_rate": rate})
+    results = pd.DataFrame(rows)
+    sweeps = accumulator_sweeps(results)
+    assert set(sweeps["series"]) == {"RTN, wrap, single stage", "AXE (GPTQ, a2q+), wrap, single stage"}
+    text = _text(findings(results))
+    assert "Accumulator width vs accuracy" in text
+    assert "W4A8, RTN, wrap, single stage: perplexity 52 at 20 bits, 900 at 12 bits; outputs overflow from 16 bits down" in text
+    assert "accumulator_sweep" in make_figures(results)
+    alone = results[results.config.str.endswith("-16")]
+    assert accumulator_sweeps(alone).empty  # different methods at one width: no sweep
