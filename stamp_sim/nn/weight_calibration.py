@@ -121,12 +121,20 @@ def quantize_from_hessian(layer, hessian: torch.Tensor) -> QuantizedTensor:
         raise ValueError(f"{layer.layer_name}: {exc}") from None
 
 
+def _budget_fields(cfg) -> tuple | None:
+    """The accumulator fields the weights depend on: none without an L1 budget (GPTQ alone
+    gives the same weights for every register), the budgets' widths and tile with one."""
+    budget = _budget(cfg)
+    return None if budget is None else (budget.acc_bits, budget.tile, budget.outer_bits, budget.x_bits)
+
+
 def weights_key(model, layers: dict, batches: Sequence[dict]) -> str:
     """Hex key of what the calibrated weights depend on: the layers' float weights and
     configs (names aside), and the calibration inputs."""
     h = hashlib.sha256()
     for name, layer in layers.items():
         cfg = {k: v for k, v in layer.config.to_dict().items() if k not in ("name", "description", "baseline")}
+        cfg["accumulator"] = _budget_fields(layer.config)  # what the weights depend on, no more
         h.update(name.encode())
         h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
         h.update(layer.linear.weight.detach().cpu().float().numpy().tobytes())
