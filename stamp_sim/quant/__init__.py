@@ -1,4 +1,4 @@
-"""Quantizers (per-tensor/token/channel/group, mixed bits per row) and bit allocation."""
+"""Quantizers (per-tensor/token/channel/group, mixed bits per row; GPTQ, GPFQ, AXE) and bit allocation."""
 
 from stamp_sim.quant._uniform import (
     Granularity,
@@ -10,6 +10,8 @@ from stamp_sim.quant._uniform import (
 )
 from stamp_sim.quant.a2q import A2QConfig, A2QWeights, a2q_l1_bound, a2q_plus_l1_bound, a2q_quantize
 from stamp_sim.quant.allocation import ALLOCATION_METHODS, BitAllocation, allocate_bits, row_energy
+from stamp_sim.quant.gpfq import gpfq_quantize
+from stamp_sim.quant.gptq import gptq_quantize
 
 __all__ = [
     "A2QConfig",
@@ -22,6 +24,8 @@ __all__ = [
     "Granularity",
     "QuantizedTensor",
     "allocate_bits",
+    "gpfq_quantize",
+    "gptq_quantize",
     "dequantize",
     "fake_quantize",
     "quantize",
