@@ -64,3 +64,28 @@ def test_an_overflowing_config_without_an_integer_path_is_refused():
                                      accumulator=AccumulatorSpec(bits=10, mode="wrap"))
     with pytest.raises(ValueError, match="can overflow, but the integer path needs symmetric per-channel"):
         choose_paths({"lin": _layer(cfg)})
+
+
+@pytest.mark.parametrize("method", ["rtn", "gptq"])
+def test_an_accumulator_too_narrow_for_any_l1_budget_is_refused_with_the_minimum(method):
+    """8-bit inputs into an 8-bit register leave no code at all: one line naming the width that would."""
+    from stamp_sim.nn import calibrate_weights
+
+    cfg = get_preset("w4a8").replace(accumulator=AccumulatorSpec(bits=8, mode="wrap"), weight_l1="a2q+",
+                                     weight_method=method)
+    layer = _layer(cfg)
+    with pytest.raises(ValueError, match=r"lin: .*K=64 in-features at 8-bit signed inputs.*allowed: acc_bits >= 9"):
+        if method == "rtn":
+            layer.quantized_weight()
+        else:
+            x = torch.randn(1, 32, 64, dtype=torch.float64)
+            calibrate_weights(layer, {"lin": layer}, [{"x": x}], lambda b: layer(b["x"]), use_cache=False)
+
+
+def test_unknown_weight_method_and_l1_on_an_exact_accumulator_are_refused():
+    from stamp_sim.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"weight_method='optq' is not allowed; allowed: gpfq, gptq, rtn"):
+        get_preset("w4a8").replace(weight_method="optq")
+    with pytest.raises(ConfigError, match="exact accumulator bounds nothing"):
+        get_preset("w4a8").replace(weight_l1="a2q", accumulator=AccumulatorSpec(bits=64, mode="exact"))
