@@ -22,9 +22,9 @@ import yaml
 
 METHODS = {  # label -> config fields
     "RTN": {"weight_method": "rtn"},
-    "GPTQ": {"weight_method": "gptq"},
+    "GPTQ": {"weight_method": "gptq", "gptq_act_order": True},
     "RTN+A2Q+": {"weight_method": "rtn", "weight_l1": "a2q+"},
-    "AXE-GPTQ": {"weight_method": "gptq", "weight_l1": "a2q+"},
+    "AXE-GPTQ": {"weight_method": "gptq", "gptq_act_order": True, "weight_l1": "a2q+"},
     "AXE-GPFQ": {"weight_method": "gpfq", "weight_l1": "a2q+"},
 }
 MULTI = {"T64": 64, "T128": 128}

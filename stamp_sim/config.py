@@ -89,6 +89,8 @@ class PrecisionConfig:
         how weights are quantized; gptq / gpfq with weight_l1 a2q / a2q+ is AXE.
     gptq_damp : damping of the Hessian, a share of its mean diagonal (gptq, gpfq).
     gptq_act_order : quantize columns by descending Hessian diagonal (gptq; groups stay static).
+    gptq_sink_weight : how many times each calibration window's first token (the attention
+        sink) counts in the Hessian (gptq, gpfq); 1 is the reference algorithm.
     baseline : name of the config this one is compared with at a matched budget (the
         report's comparisons read it); None = no comparison. Not inherited by ``extends``.
     """
@@ -119,6 +121,7 @@ class PrecisionConfig:
     weight_method: str = "rtn"
     gptq_damp: float = 0.01
     gptq_act_order: bool = False
+    gptq_sink_weight: float = 64.0
     accumulator: AccumulatorSpec | None = None
     baseline: str | None = None
 
@@ -182,6 +185,10 @@ class PrecisionConfig:
         if isinstance(self.gptq_damp, bool) or not isinstance(self.gptq_damp, (int, float)) \
                 or not 0.0 <= self.gptq_damp <= 1.0:
             raise ConfigError(f"PrecisionConfig.gptq_damp={self.gptq_damp!r} is out of range; allowed: 0..1")
+        if isinstance(self.gptq_sink_weight, bool) or not isinstance(self.gptq_sink_weight, (int, float)) \
+                or not 1.0 <= self.gptq_sink_weight <= 1e6:
+            raise ConfigError(f"PrecisionConfig.gptq_sink_weight={self.gptq_sink_weight!r} is out of range; "
+                              "allowed: 1..1e6 (1 = the reference GPTQ)")
         if not isinstance(self.gptq_act_order, bool):
             raise ConfigError(f"PrecisionConfig.gptq_act_order={self.gptq_act_order!r}; allowed: true, false")
         if self.weight_l1 == "none":

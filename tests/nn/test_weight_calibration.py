@@ -47,8 +47,10 @@ def test_each_hessian_comes_from_inputs_under_the_earlier_quantized_layers(cache
         hessian = torch.zeros_like(seen[name])
 
         def capture(module, args, hessian=hessian):
-            x = module.feature.transform_activations(args[0].double()).reshape(-1, args[0].shape[-1])
-            hessian.add_(x.T @ x)  # returns None: the layer's input is left as it is
+            x = module.feature.transform_activations(args[0].double())
+            rows, first = x.reshape(-1, x.shape[-1]), x[:, 0, :]
+            # returns None: the layer's input is left as it is; the sink token counts 64 times
+            hessian.add_(rows.T @ rows + 63.0 * first.T @ first)
 
         handle = layer.register_forward_pre_hook(capture)
         with torch.no_grad():
