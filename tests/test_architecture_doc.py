@@ -55,3 +55,13 @@ def test_library_rooms_never_import_workflows_or_commands():
         bad += [f"workflows/{path.name} imports {m}" for m in _stamp_sim_imports(path)
                 if m.startswith(("stamp_sim.commands", "stamp_sim.cli"))]
     assert not bad, bad
+
+
+def test_no_function_of_the_toolkit_is_over_80_lines():
+    """kernels and hw_models have their own such test; this one covers stamp_sim."""
+    long = []
+    for path in (ROOT / "stamp_sim").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
+                long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert not long, long

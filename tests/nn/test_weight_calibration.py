@@ -76,14 +76,16 @@ def test_calibrated_weights_are_cached_and_reused(cache):
     restore_model(model)
 
 
-def test_gptq_lowers_each_layers_output_error_on_its_calibration_inputs(cache):
-    """GPTQ's objective, checked at model level: summed over the layers, ||X W^T - X Q^T||^2 on
-    the captured calibration inputs is below round to nearest."""
+@pytest.mark.parametrize("preset", ["w4a8", "w4a4-hadamard-stamp"])
+def test_gptq_lowers_each_layers_output_error_on_its_calibration_inputs(cache, preset):
+    """GPTQ's objective, checked at model level: summed over the layers, ||X R (R^T W)^T - X R Q^T||^2
+    on the captured calibration inputs is below round to nearest, also under a Hadamard
+    rotation R with STaMP on the activations."""
     model = tiny_llama()
     batches = _batches(n=3, tokens=48)
     errors = {}
     for method in ("rtn", "gptq"):
-        layers = quantize_model(model, get_preset("w4a8").replace(weight_method=method))
+        layers = quantize_model(model, get_preset(preset).replace(weight_method=method, gptq_sink_weight=1.0))
         calibrate_weights(model, layers, batches, _forward(model), use_cache=False)
         total = 0.0
         for layer in layers.values():
@@ -93,7 +95,7 @@ def test_gptq_lowers_each_layers_output_error_on_its_calibration_inputs(cache):
                 for batch in batches:
                     _forward(model)(batch)
             h.remove()
-            x = torch.cat([t.reshape(-1, t.shape[-1]) for t in xs])
+            x = layer.feature.transform_activations(torch.cat([t.reshape(-1, t.shape[-1]) for t in xs]))
             w = layer.transformed_weight().double()
             total += float((x @ w.T - x @ layer.quantized_weight().double().T).pow(2).sum())
         errors[method] = total
