@@ -38,8 +38,9 @@ def _stage(row) -> str:
 
 def accumulator_sweeps(results: pd.DataFrame) -> pd.DataFrame:
     """One row per config of a sweep (first profile only: accuracy is the same on every one):
-    sweep (e.g. 'W4A8'), series ('GPTQ, wrap, single stage'), acc_bits, ppl, overflow_rate,
-    config. Empty when no two configs differ only in their accumulator."""
+    sweep (e.g. 'W4A8'), method ('GPTQ', 'AXE (GPTQ, a2q+)'), mode, stage ('single stage',
+    'tiles of 64'), series (method, mode, stage), acc_bits, ppl, overflow_rate, config.
+    Empty when no two configs differ only in their accumulator."""
     if any(c not in results.columns for c in _NEEDED):
         return pd.DataFrame()
     df = results.drop_duplicates("config").copy()
@@ -53,36 +54,57 @@ def accumulator_sweeps(results: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return pd.DataFrame()
     rate = df["overflow_rate"] if "overflow_rate" in df.columns else np.nan
+    methods = [_method(r) for _, r in df.iterrows()]
+    stages = [_stage(r) for _, r in df.iterrows()]
     return pd.DataFrame({
         "sweep": [f"W{int(w)}A{int(a)}" for w, a in zip(df["w_bits"], df["a_bits"])],
-        "series": [f"{_method(r)}, {r['acc_mode']}, {_stage(r)}" for _, r in df.iterrows()],
+        "method": methods, "mode": df["acc_mode"].astype(str).to_numpy(), "stage": stages,
+        "series": [f"{m}, {mode}, {st}" for m, mode, st in zip(methods, df["acc_mode"], stages)],
         "acc_bits": df["acc_bits"].astype(float).to_numpy(),
         "ppl": df["ppl"].astype(float).to_numpy(), "overflow_rate": np.asarray(rate, dtype=float),
         "config": df["config"].astype(str).to_numpy(),
     })
 
 
+_STAGE_MARKERS = ("s", "^", "D", "v", "P")
+
+
+def _draw(top, bottom, part: pd.DataFrame, colors: dict) -> None:
+    """Single-stage series as lines, each tiled layout as markers of its own shape."""
+    tiled = sorted({s for s in part["stage"] if s != "single stage"}, key=lambda s: int(s.rsplit(" ", 1)[1]))
+    for method, rows in part.groupby("method", sort=False):
+        color = colors[method]
+        single = rows[rows["stage"] == "single stage"].sort_values("acc_bits")
+        top.plot(single["acc_bits"], single["ppl"], "-o", ms=3, color=color, label=method)
+        bottom.plot(single["acc_bits"], single["overflow_rate"], "-o", ms=3, color=color)
+        for stage, marker in zip(tiled, _STAGE_MARKERS):
+            pts = rows[rows["stage"] == stage]
+            top.scatter(pts["acc_bits"], pts["ppl"], marker=marker, color=color, s=28, zorder=3)
+            bottom.scatter(pts["acc_bits"], pts["overflow_rate"], marker=marker, color=color, s=28, zorder=3)
+    for stage, marker in zip(tiled, _STAGE_MARKERS):
+        top.scatter([], [], marker=marker, color="0.4", label=f"{stage} (inner bits shown)")
+
+
 def accumulator_sweep_figure(sweeps: pd.DataFrame) -> Figure:
-    """Perplexity (top) and overflow rate (bottom) against inner accumulator width, one
-    column of panels per sweep, one line per series."""
-    names = list(dict.fromkeys(sweeps["sweep"]))
-    fig = Figure(figsize=(5.6 * len(names), 7.2))
+    """Perplexity (top) and overflow rate (bottom) against inner accumulator width: one column
+    of panels per (sweep, mode), one colour per weight method, lines for single-stage
+    accumulators and markers for tiled (multi-stage) ones."""
+    panels = list(dict.fromkeys(zip(sweeps["sweep"], sweeps["mode"])))
+    colors = {m: f"C{i % 10}" for i, m in enumerate(dict.fromkeys(sweeps["method"]))}
+    fig = Figure(figsize=(5.2 * len(panels), 7.4))
     FigureCanvasAgg(fig)
-    for i, name in enumerate(names):
-        top = fig.add_subplot(2, len(names), i + 1)
-        bottom = fig.add_subplot(2, len(names), len(names) + i + 1, sharex=top)
-        part = sweeps[sweeps["sweep"] == name]
-        for series, rows in part.groupby("series", sort=False):
-            rows = rows.sort_values("acc_bits")
-            style = "--" if "saturate" in series else "-"
-            top.plot(rows["acc_bits"], rows["ppl"], style, marker="o", ms=3, label=series)
-            bottom.plot(rows["acc_bits"], rows["overflow_rate"], style, marker="o", ms=3, label=series)
+    for i, (name, mode) in enumerate(panels):
+        top = fig.add_subplot(2, len(panels), i + 1)
+        bottom = fig.add_subplot(2, len(panels), len(panels) + i + 1, sharex=top)
+        part = sweeps[(sweeps["sweep"] == name) & (sweeps["mode"] == mode)]
+        _draw(top, bottom, part, colors)
         if part["ppl"].max() / max(part["ppl"].min(), 1e-12) > 10:
             top.set_yscale("log")
-        top.set_title(f"{name}: accumulator width vs accuracy", fontsize=10)
+        top.set_title(f"{name}, {mode}: accumulator width vs accuracy", fontsize=10)
         top.set_ylabel("perplexity, lower is better")
         bottom.set_ylabel("overflow rate (share of outputs)")
         bottom.set_xlabel("inner accumulator bits")
+        bottom.xaxis.get_major_locator().set_params(integer=True)
         for ax in (top, bottom):
             ax.grid(alpha=0.3)
         top.legend(fontsize=7)
