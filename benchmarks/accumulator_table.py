@@ -10,7 +10,7 @@ every width of --widths, and 16-bit inner / 32-bit outer with tiles of 64 and 12
 each mode (wrap, saturate). ``stamp-sim run`` evaluates them through the integer kernels
 wherever the accumulator can overflow and reports them; its report has the "accumulator
 width vs accuracy" section and figure. The last form prints the table from results.csv
-(perplexity, and in brackets the overflow rate in percent).
+(perplexity, and in brackets the overflow rate in percent, two significant digits).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def table(path: str) -> str:
     res = pd.read_csv(path).drop_duplicates("config")
     parts = res["config"].str.extract(r"^(?P<act>w\d+a\d+)-(?P<method>.+?)-(?P<accum>acc\d+(?:-T\d+)?)-(?P<mode>\w+)$")
     res = pd.concat([res, parts], axis=1).dropna(subset=["act"])
-    res["cell"] = [f"{p:.4g} ({100 * r:.1f}%)" for p, r in zip(res["ppl"], res["overflow_rate"].fillna(0))]
+    res["cell"] = [f"{p:.4g} ({100 * r:.2g}%)" for p, r in zip(res["ppl"], res["overflow_rate"].fillna(0))]
     pivot = res.pivot_table(index=["act", "method", "mode"], columns="accum", values="cell", aggfunc="first")
     order = sorted(pivot.columns, key=lambda c: (len(c) > 5, int(c[3:5]), c))
     return pivot[order].to_string()
