@@ -122,6 +122,9 @@ def sweep_items(sweeps: pd.DataFrame) -> list[str]:
         overflowing = rows[rows["overflow_rate"] > 0]
         where = (f"outputs overflow from {int(overflowing['acc_bits'].max())} bits down"
                  if len(overflowing) else "no output overflows at any width measured")
-        items.append(f"{sweep}, {series}: perplexity {hi['ppl']:.4g} at {int(hi['acc_bits'])} bits, "
-                     f"{lo['ppl']:.4g} at {int(lo['acc_bits'])} bits; {where}.")
+        span = (f"perplexity {hi['ppl']:.4g} at {int(hi['acc_bits'])} bits" if len(rows) == 1 else
+                f"perplexity {hi['ppl']:.4g} at {int(hi['acc_bits'])} bits, {lo['ppl']:.4g} at {int(lo['acc_bits'])} bits")
+        if len(rows) == 1:
+            where = "its outputs overflow" if len(overflowing) else "no output overflows"
+        items.append(f"{sweep}, {series}: {span}; {where}.")
     return items
