@@ -176,13 +176,23 @@ def _load(path, layers: dict) -> bool:
         return False
     for name, fields in saved.items():
         layers[name].set_quantized_weight(QuantizedTensor(
-            fields["q"], fields["scale"], fields["zero_point"], fields["bits"], torch.Size(fields["shape"]),
-            bool(fields["symmetric"])))
+            fields["q"].to(fields["scale"].dtype), fields["scale"], fields["zero_point"], fields["bits"],
+            torch.Size(fields["shape"]), bool(fields["symmetric"])))
     return True
 
 
+def _codes(q: torch.Tensor) -> torch.Tensor:
+    """Integer-valued codes in the narrowest integer type that holds them (8x smaller than float64)."""
+    lo, hi = (int(q.min()), int(q.max())) if q.numel() else (0, 0)
+    dtype = torch.int8 if -128 <= lo and hi <= 127 else (torch.int16 if -(1 << 15) <= lo and hi < (1 << 15)
+                                                         else torch.int32)
+    return q.to(dtype)
+
+
 def _save(path, weights: dict[str, QuantizedTensor]) -> None:
-    payload = {n: {"q": qt.q, "scale": qt.scale, "zero_point": qt.zero_point, "bits": qt.bits,
+    # Codes as integers, scales and zero points in their own dtype: a reload dequantizes to
+    # exactly the weights computed (about 135 MB for SmolLM2-135M instead of 850 MB).
+    payload = {n: {"q": _codes(qt.q), "scale": qt.scale, "zero_point": qt.zero_point, "bits": qt.bits,
                    "shape": list(qt.shape), "symmetric": qt.symmetric} for n, qt in weights.items()}
     buffer = io.BytesIO()
     torch.save(payload, buffer)

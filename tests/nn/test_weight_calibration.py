@@ -68,6 +68,8 @@ def test_calibrated_weights_are_cached_and_reused(cache):
     key = calibrate_weights(model, layers, _batches(), _forward(model))
     first = {n: m.quantized_weight().clone() for n, m in layers.items()}
     assert (cache / "weights" / f"{key}.pt").is_file()
+    stored = torch.load(cache / "weights" / f"{key}.pt", weights_only=True)
+    assert all(v["q"].dtype == torch.int8 for v in stored.values())  # codes, not float64 copies
     layers = quantize_model(model, cfg.replace(name="renamed", accumulator=None))  # same weights: same key
     assert calibrate_weights(model, layers, _batches(), _forward(model)) == key
     assert all(torch.equal(first[n], m.quantized_weight()) for n, m in layers.items())
