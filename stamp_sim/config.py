@@ -230,6 +230,13 @@ class PrecisionConfig:
             return 0
         return min(self.high_rows, rows)
 
+    @property
+    def widest_activation_bits(self) -> int | None:
+        """The widest activation width in bits any row gets: a_high_bits when rows get it."""
+        if self.a_bits is None:
+            return None
+        return max(self.a_bits, self.a_high_bits) if self.high_rows > 0 else self.a_bits
+
     def average_activation_bits(self, rows: int) -> float:
         """Average activation width in bits over `rows` rows (e.g. 4.0625 for 64 of 4096 at 8)."""
         if self.a_bits is None:

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from kernels import AccMode, AccumulatorSpec, int_matmul
+from stamp_sim.quant.a2q import A2QConfig
 
-__all__ = ["activation_max", "can_overflow", "integer_forward", "integer_refusal", "integer_weight",
+__all__ = ["accumulator_budget", "activation_max", "can_overflow", "integer_forward", "integer_refusal", "integer_weight",
            "supports_integer", "worst_case_bits"]
 
 EXACT = AccumulatorSpec(bits=64, mode="exact")
@@ -60,13 +61,15 @@ def supports_integer(cfg) -> bool:
 
 def activation_max(cfg) -> int:
     """Largest |code| of the layer's activations: 2^(b-1) - 1 for the widest row width b
-    (symmetric narrow-range quantizers; a_high_bits counts when rows get it)."""
-    bits = max(cfg.a_bits, cfg.a_high_bits) if cfg.high_rows > 0 else cfg.a_bits
-    return (1 << (bits - 1)) - 1
+    (symmetric narrow-range quantizers)."""
+    return (1 << (cfg.widest_activation_bits - 1)) - 1
 
 
-def _register_max(bits: int) -> int:
-    return (1 << (bits - 1)) - 1
+def accumulator_budget(cfg) -> A2QConfig:
+    """The L1 budget of the config's weight_l1 on its accumulator, for inputs of the widest
+    activation width (A2Q / A2Q+ with round to nearest, AXE with GPTQ / GPFQ)."""
+    return A2QConfig.from_accumulator(cfg.accumulator, cfg.w_bits, cfg.widest_activation_bits, True,
+                                      method=cfg.weight_l1)
 
 
 def worst_case_bits(l1_max: int, x_max: int) -> int:
@@ -111,8 +114,8 @@ def can_overflow(layer) -> bool:
     else:
         k, w_max = layer.linear.in_features, (1 << (cfg.w_bits - 1)) - 1
         tile_l1, whole_l1 = min(acc.tile or k, k) * w_max, k * w_max
-    inner = x_max * tile_l1 > _register_max(acc.bits)
-    outer = not outer_exact and x_max * whole_l1 > _register_max(acc.outer_bits)
+    inner = worst_case_bits(tile_l1, x_max) > acc.bits
+    outer = not outer_exact and worst_case_bits(whole_l1, x_max) > acc.outer_bits
     return inner or outer
 
 

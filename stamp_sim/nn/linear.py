@@ -183,11 +183,12 @@ class StampLinear(nn.Module):
         for every activation the layer can produce (symmetric, up to max(a_bits, a_high_bits))."""
         from stamp_sim.quant import QuantizedTensor
         from stamp_sim.quant._budget import check_budget
-        from stamp_sim.quant.a2q import A2QConfig, a2q_quantize
+        from stamp_sim.quant.a2q import a2q_quantize
+
+        from stamp_sim.nn.integer import accumulator_budget
 
         cfg = self.config
-        x_bits = max(cfg.a_bits, cfg.a_high_bits) if cfg.high_rows else cfg.a_bits
-        a2q = A2QConfig.from_accumulator(cfg.accumulator, cfg.w_bits, x_bits, True, method=cfg.weight_l1)
+        a2q = accumulator_budget(cfg)
         try:  # a budget under one code would silently zero the layer: refuse, naming the minimum width
             check_budget(a2q, cfg.w_bits, cfg.w_symmetric, cfg.w_granularity, w.shape[1])
         except ValueError as exc:

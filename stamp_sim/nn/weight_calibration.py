@@ -28,6 +28,7 @@ from stamp_sim.models.cache import cache_dir
 from stamp_sim.models.workload import block_index, input_group
 from stamp_sim.nn.replay import block_list, replay_blocks
 from stamp_sim.quant import QuantizedTensor
+from stamp_sim.nn.integer import accumulator_budget
 from stamp_sim.quant.a2q import A2QConfig
 
 __all__ = ["calibrate_weights", "layer_hessian", "weights_key"]
@@ -121,10 +122,7 @@ def _hessian(stopper: _Stopper, layer) -> torch.Tensor:
 
 def _budget(cfg) -> A2QConfig | None:
     """AXE's accumulator budget (weight_l1 with gptq / gpfq), None without one."""
-    if cfg.weight_l1 == "none":
-        return None
-    x_bits = max(cfg.a_bits, cfg.a_high_bits) if cfg.high_rows else cfg.a_bits
-    return A2QConfig.from_accumulator(cfg.accumulator, cfg.w_bits, x_bits, True, method=cfg.weight_l1)
+    return None if cfg.weight_l1 == "none" else accumulator_budget(cfg)
 
 
 def quantize_from_hessian(layer, hessian: torch.Tensor) -> QuantizedTensor:
