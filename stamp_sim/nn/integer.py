@@ -109,14 +109,17 @@ def can_overflow(layer) -> bool:
         return False
     x_max = activation_max(cfg)
     outer_exact = acc.tile is None or acc.outer_bits is None or acc.effective_outer_mode is AccMode.EXACT
-    if supports_integer(cfg):
-        tile_l1, whole_l1 = _stage_l1(integer_weight(layer)[0], acc.tile)
-    else:
-        k, w_max = layer.linear.in_features, (1 << (cfg.w_bits - 1)) - 1
-        tile_l1, whole_l1 = min(acc.tile or k, k) * w_max, k * w_max
-    inner = worst_case_bits(tile_l1, x_max) > acc.bits
-    outer = not outer_exact and worst_case_bits(whole_l1, x_max) > acc.outer_bits
-    return inner or outer
+
+    def overflows(tile_l1: int, whole_l1: int) -> bool:
+        inner = worst_case_bits(tile_l1, x_max) > acc.bits
+        return inner or (not outer_exact and worst_case_bits(whole_l1, x_max) > acc.outer_bits)
+
+    k, w_max = layer.linear.in_features, (1 << (cfg.w_bits - 1)) - 1
+    if not overflows(min(acc.tile or k, k) * w_max, k * w_max):
+        return False  # every weight at its largest code still fits: no need to quantize to know
+    if not supports_integer(cfg):
+        return True
+    return overflows(*_stage_l1(integer_weight(layer)[0], acc.tile))
 
 
 def _check(layer, refusal=integer_refusal) -> None:
