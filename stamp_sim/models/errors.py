@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-__all__ = ["MissingPackageError", "package_dir", "require"]
+__all__ = ["DataFileError", "MissingPackageError", "ModelInputError", "package_dir", "require"]
 
 
 class MissingPackageError(ValueError):
@@ -30,6 +30,18 @@ class MissingPackageError(ValueError):
         self.module = module
         self.install = install
         super().__init__(f"{what} needs the Python package '{module}', which is not installed; run: {install}")
+
+
+class ModelInputError(ValueError):
+    """A ``--model`` reference the toolkit cannot use: a missing path, a folder without
+    config.json, an architecture transformers cannot build, a config missing a field.
+
+    ``str(err)`` is one line naming the path, the problem and what is allowed.
+    """
+
+
+class DataFileError(ValueError):
+    """A ``--data`` file that cannot feed the windows asked for (no text, too short, bad field)."""
 
 
 def require(what: str, *packages: tuple[str, str]) -> None:

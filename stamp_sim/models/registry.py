@@ -21,6 +21,7 @@ __all__ = [
     "load_model",
     "model_spec",
     "register_model",
+    "registered_spec",
 ]
 
 
@@ -30,6 +31,7 @@ class ModelKind(str, enum.Enum):
     CAUSAL_LM = "causal-lm"  # token ids in, next-token logits out: perplexity, KL
     ENCODER = "encoder"  # token ids in, embeddings out: output SQNR, cosine
     VIT = "vit"  # pixel values in, patch embeddings out: output SQNR, cosine
+    DIT = "dit"  # diffusion transformer on a latent token grid: priced only (architecture cards)
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,14 @@ class LoadedModel:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How to load one registered model and how to build it without weights."""
+    """How to load one model and how to build it without weights.
+
+    Registered models, local paths and architecture cards all resolve to one
+    (:func:`model_spec`). ``cost_only`` names why a model has no weights to load
+    (a config.json alone, a card); it is empty for loadable models. ``shapes``,
+    when set, gives the workload directly (tokens -> DataFrame) for architectures
+    with no torch skeleton (the DiT cards). ``source`` is the path or citation.
+    """
 
     name: str
     kind: ModelKind
@@ -80,6 +89,14 @@ class ModelSpec:
     load: Callable[[], LoadedModel]
     skeleton: Callable[[], Any]
     image_size: int | None = None
+    source: str = ""
+    cost_only: str = ""
+    shapes: Callable[[int | None], Any] | None = None
+
+    @property
+    def loadable(self) -> bool:
+        """True when weights exist to evaluate accuracy (not a config or a card alone)."""
+        return not self.cost_only
 
 
 _SPECS: dict[str, ModelSpec] = {}
@@ -111,12 +128,22 @@ def available_models() -> tuple[str, ...]:
     return tuple(sorted(_SPECS))
 
 
+def registered_spec(name: str) -> ModelSpec | None:
+    """The registered spec called ``name``, or None."""
+    return _SPECS.get(name) if isinstance(name, str) else None
+
+
 def model_spec(name: str) -> ModelSpec:
-    """The spec for ``name``; ValueError naming the value and the allowed names."""
-    try:
-        return _SPECS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(available_models())}") from None
+    """The spec for a registered name, an architecture card or a local path (see ``resolve``).
+
+    Raises ValueError (ModelInputError) naming the value and what is allowed.
+    """
+    spec = registered_spec(name)
+    if spec is not None:
+        return spec
+    from .resolve import resolve_spec  # resolve builds on this module
+
+    return resolve_spec(name)
 
 
 def load_model(name: str, *, fresh: bool = False) -> LoadedModel:

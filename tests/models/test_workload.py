@@ -28,7 +28,7 @@ def test_lm_head_is_left_out_unless_asked():
     assert "lm_head" not in set(frame.layer)
     with_head = workload("tiny-llama", 8, include_lm_head=True)
     assert len(with_head) == len(frame) + 1
-    assert with_head.iloc[-1].to_dict() == {"layer": "lm_head", "kind": "lm_head", "block": -1, "tokens": 8, "k": 64, "n": 512}
+    assert with_head.iloc[-1].to_dict() == {"layer": "lm_head", "kind": "lm_head", "block": -1, "tokens": 8, "k": 64, "n": 512, "group": "lm_head"}
 
 
 def test_workload_of_a_model_or_record_equals_workload_by_name():
