@@ -388,6 +388,9 @@ class RunConfig:
         None: every layer the integer path supports. It never limits the accuracy path,
         which runs every layer whose accumulator can overflow through the integer kernels.
     profiles : built-in profile names or YAML paths.
+    model : a registered name, an architecture card or a path (``stamp_sim.models.resolve``).
+    data / data_field : a .txt / .jsonl / .parquet file of evaluation and calibration text
+        (None: the built-in Wikipedia sample) and the field holding the text.
     """
 
     model: str = "smollm2-135m"
@@ -400,8 +403,14 @@ class RunConfig:
     out: str = "reports"
     device: str = "cpu"
     int_layers: int | None = None
+    data: str | None = None
+    data_field: str = "text"
 
     def __post_init__(self) -> None:
+        if self.data is not None and (not isinstance(self.data, str) or not self.data):
+            raise ConfigError(f"RunConfig.data={self.data!r} is invalid; allowed: None or a file path")
+        if not isinstance(self.data_field, str) or not self.data_field:
+            raise ConfigError(f"RunConfig.data_field={self.data_field!r} is invalid; allowed: a field name")
         for key, low in (("tokens", 2), ("windows", 1), ("calib_windows", 0), ("int_layers", 0)):
             value = getattr(self, key)
             if key == "int_layers" and value is None:
@@ -432,6 +441,8 @@ class RunConfig:
             "out": self.out,
             "device": self.device,
             "int_layers": self.int_layers,
+            "data": self.data,
+            "data_field": self.data_field,
         }
 
     @classmethod

@@ -52,11 +52,11 @@ class ConfigEvaluation:
 
 
 def adapt_config(cfg: PrecisionConfig | MixedConfig, kind: ModelKind) -> PrecisionConfig | MixedConfig:
-    """On a ViT, a 1D DWT config becomes the 2D DWT over the patch grid (CLS row kept apart)."""
+    """On a ViT or a DiT, a 1D DWT config becomes the 2D DWT over the token grid (a ViT's CLS row kept apart)."""
     if isinstance(cfg, MixedConfig):
         return MixedConfig(cfg.name, adapt_config(cfg.default, kind),
                            tuple((n, adapt_config(c, kind)) for n, c in cfg.layers))
-    if kind is ModelKind.VIT and cfg.seq_transform == "dwt":
+    if kind in (ModelKind.VIT, ModelKind.DIT) and cfg.seq_transform == "dwt":
         return cfg.replace(seq_transform="dwt2d")
     return cfg
 

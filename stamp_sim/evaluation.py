@@ -13,6 +13,8 @@ import torch
 
 from stamp_sim.metrics import NextTokenAccuracy, SignalNoise, cosine_similarity
 from stamp_sim.models import LoadedModel, ModelKind, synthetic_token_ids, token_windows, vit_images, wiki_token_ids
+from stamp_sim.models.errors import DataFileError
+from stamp_sim.models.user_text import check_length, file_token_ids
 
 __all__ = ["EvalData", "accuracy", "float_reference", "model_outputs", "prepare_data", "run_calibration"]
 
@@ -39,8 +41,21 @@ def _text_batches(ids, tokens: int, windows: int, calib: int, seed: int, encoder
     return tuple(batch(r) for r in w.calibration), tuple(batch(r) for r in w.evaluation)
 
 
-def prepare_data(loaded: LoadedModel, tokens: int, windows: int, calib_windows: int, seed: int) -> EvalData:
-    """Inputs for `loaded`: wiki windows (text), synthetic ids (tiny-llama) or photos (ViT)."""
+def prepare_data(loaded: LoadedModel, tokens: int, windows: int, calib_windows: int, seed: int,
+                 data: str | None = None, data_field: str = "text") -> EvalData:
+    """Inputs for `loaded`: wiki windows (text), synthetic ids (no tokenizer) or photos (ViT).
+
+    data : a .txt / .jsonl / .parquet file (``models.user_text``) instead of the Wikipedia
+        sample, read with `data_field` for .jsonl and .parquet; text models with a tokenizer only.
+    """
+    if data is not None:
+        if loaded.kind is ModelKind.VIT or loaded.tokenizer is None:
+            what = "an image model" if loaded.kind is ModelKind.VIT else "a model without a tokenizer"
+            raise DataFileError(f"--data {data}: {loaded.name} is {what}; allowed: text models with a tokenizer")
+        ids = file_token_ids(loaded.tokenizer, data, data_field)
+        check_length(ids, data, tokens, windows, calib_windows)
+        cal, ev = _text_batches(ids, tokens, windows, calib_windows, seed, loaded.kind is ModelKind.ENCODER)
+        return EvalData(loaded.kind, cal, ev, tokens, None, f"{data} ({len(ids)} tokens)")
     if loaded.kind is ModelKind.VIT:
         images = vit_images()
         pixels = images.pixel_values

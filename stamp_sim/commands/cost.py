@@ -31,10 +31,20 @@ def _parse_shape(ctx, param, value):
 
 
 def _default_tokens(model: str) -> int | None:
-    """2048 tokens for a text model; None (the model's own input: 257 for a 224 px ViT-S/14) for a ViT."""
+    """2048 tokens for a text model; None (the model's own input: 257 for a 224 px ViT-S/14, a DiT
+    card's latent grid) for a ViT or a DiT."""
     from stamp_sim.models import ModelKind, model_spec
 
-    return None if model_spec(model).kind is ModelKind.VIT else 2048
+    return None if model_spec(model).kind in (ModelKind.VIT, ModelKind.DIT) else 2048
+
+
+def _presets(names, model) -> list:
+    """The presets, each adapted to the model (a DiT's DWT runs 2D over its latent grid)."""
+    from stamp_sim.config_eval import adapt_config
+    from stamp_sim.models import model_spec
+
+    configs = [get_preset(c) for c in names]
+    return configs if model is None else [adapt_config(c, model_spec(model).kind) for c in configs]
 
 
 def _workload(shape, model, tokens) -> pd.DataFrame:
@@ -53,7 +63,9 @@ def _workload(shape, model, tokens) -> pd.DataFrame:
 @click.option("--hw", "profile", default="npu", show_default=True,
               help="Hardware profile: a built-in name (stamp-sim profiles) or a YAML path.")
 @click.option("--shape", callback=_parse_shape, default=None, help="One GEMM as s,K,N (tokens, in, out features).")
-@click.option("--model", default=None, help="Price every linear layer of a model, e.g. smollm2-135m.")
+@click.option("--model", default=None,
+              help="Price every linear layer of a model: a name or card (stamp-sim models), a Hugging Face "
+                   "folder, a .gguf file or a config.json (no weights needed).")
 @click.option("--config", "configs", multiple=True, default=("w4a4-stamp",), show_default=True,
               type=click.Choice(sorted(PRESETS)), help="Precision preset (repeatable).")
 @click.option("--tokens", type=click.IntRange(min=1), default=None,
@@ -69,7 +81,7 @@ def cost(profile, shape, model, configs, tokens, phase, csv_path):
     with one_line_errors():
         prof = hw_models.load_profile(profile)
         work = _workload(shape, model, _default_tokens(model) if model is not None and tokens is None else tokens)
-        table = price_workload(work, [get_preset(c) for c in configs], [prof], [phase])
+        table = price_workload(work, _presets(configs, model), [prof], [phase])
     table["latency_us"] = convert(table["latency_s"], "s", column("latency_us").unit)
     if csv_path:
         table.to_csv(csv_path, index=False)

@@ -14,7 +14,7 @@ from stamp_sim.schema import RUN_SUMMARY
 # CLI option -> RunConfig field, for the options a resumed run must not contradict.
 _RUN_OPTIONS = {"profiles": "profiles", "model": "model", "configs_file": "configs", "tokens": "tokens",
                 "windows": "windows", "calib_windows": "calib_windows", "seed": "seed", "out": "out",
-                "device": "device", "int_layers": "int_layers"}
+                "device": "device", "int_layers": "int_layers", "data": "data", "data_field": "data_field"}
 
 
 def _option_name(ctx: click.Context, param: str) -> str:
@@ -42,7 +42,11 @@ def _resumed(ctx: click.Context, resume_dir: str, options: dict) -> RunConfig:
 @click.option("--hw", "profiles", multiple=True, default=("npu",), show_default=True,
               help="Hardware profile: a built-in name or a YAML path (repeatable).")
 @click.option("--model", default="smollm2-135m", show_default=True,
-              help="Model: smollm2-135m, minilm-l6, dinov2-small or tiny-llama.")
+              help="A registered model or card (stamp-sim models), a Hugging Face folder, a .gguf file or a "
+                   "config.json; without weights the report is cost only.")
+@click.option("--data", default=None, type=click.Path(dir_okay=False),
+              help="Evaluation/calibration text: a .txt, .jsonl or .parquet file (default: the Wikipedia sample).")
+@click.option("--data-field", default="text", show_default=True, help="Field holding the text in .jsonl / .parquet.")
 @click.option("--configs", "configs_file", default=None,
               help="YAML list of preset names / PrecisionConfig mappings (default: every preset).")
 @click.option("--tokens", default=512, show_default=True, type=int, help="Tokens per evaluation window.")
@@ -59,7 +63,7 @@ def _resumed(ctx: click.Context, resume_dir: str, options: dict) -> RunConfig:
                    "runs every layer whose accumulator can overflow through the integer kernels.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
 @click.pass_context
-def run(ctx, profiles, model, configs_file, tokens, windows, calib_windows, seed, out, resume_dir, device,
+def run(ctx, profiles, model, data, data_field, configs_file, tokens, windows, calib_windows, seed, out, resume_dir, device,
         int_layers, progress):
     """Evaluate precision configs on a real model and price them on hardware profiles.
 
@@ -73,7 +77,7 @@ def run(ctx, profiles, model, configs_file, tokens, windows, calib_windows, seed
             configs = tuple(load_configs(configs_file)) if configs_file else tuple(PRESETS.values())
             run_cfg = RunConfig(model=model, configs=configs, profiles=tuple(profiles), tokens=tokens,
                                 windows=windows, calib_windows=calib_windows, seed=seed, out=out, device=device,
-                                int_layers=int_layers)
+                                int_layers=int_layers, data=data, data_field=data_field)
         if run_cfg.device == "cuda":
             import torch
 
@@ -82,7 +86,7 @@ def run(ctx, profiles, model, configs_file, tokens, windows, calib_windows, seed
         from stamp_sim.models import model_spec
         from stamp_sim.workflows.run import run_experiment
 
-        model_spec(run_cfg.model)  # unknown names fail before anything is written
+        model_spec(run_cfg.model)  # unknown names and bad paths fail before anything is written
         run_dir = run_experiment(run_cfg, Path(resume_dir) if resume_dir else None, progress=progress)
     import pandas as pd
 

@@ -19,7 +19,11 @@ def _csv_list(ctx, param, value):
 @click.command("sensitivity")
 @click.option("--hw", "profile", default="npu", show_default=True,
               help="Hardware profile the budget is priced on: a built-in name or a YAML path.")
-@click.option("--model", default="smollm2-135m", show_default=True, help="Causal LM: smollm2-135m or tiny-llama.")
+@click.option("--model", default="smollm2-135m", show_default=True,
+              help="Causal LM: a registered name (smollm2-135m, tiny-llama), a Hugging Face folder or a .gguf file.")
+@click.option("--data", default=None, type=click.Path(dir_okay=False),
+              help="Scoring/evaluation text: a .txt, .jsonl or .parquet file (default: the Wikipedia sample).")
+@click.option("--data-field", default="text", show_default=True, help="Field holding the text in .jsonl / .parquet.")
 @click.option("--candidates", default="w4a4,w4a4-stamp,w4a8", show_default=True, callback=_csv_list,
               help="Comma-separated presets a layer group may be lowered to.")
 @click.option("--base", default="w8a8", show_default=True, help="Preset every group starts at (the all-high end).")
@@ -37,7 +41,7 @@ def _csv_list(ctx, param, value):
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for the window choice.")
 @click.option("--out", default="reports", show_default=True, help="Root folder of run directories.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
-def sensitivity(profile, model, candidates, base, axis, order, tokens, calib_windows, windows, budgets, blocks,
+def sensitivity(profile, model, data, data_field, candidates, base, axis, order, tokens, calib_windows, windows, budgets, blocks,
                 max_groups, seed, out, progress):
     """Score every linear layer group alone at each candidate (KL, logit MSE, layer SQNR,
     delta CE vs the true perplexity increase), then allocate precision under a hardware budget.
@@ -55,7 +59,8 @@ def sensitivity(profile, model, candidates, base, axis, order, tokens, calib_win
         cfg = SensitivityConfig(model=model, profile=profile, candidates=candidates, base=base, axis=axis,
                                 order=order, tokens=tokens, calib_windows=calib_windows, windows=windows,
                                 budgets=budgets, seed=seed, out=out,
-                                blocks=parse_blocks(blocks) if blocks is not None else None, max_groups=max_groups)
+                                blocks=parse_blocks(blocks) if blocks is not None else None, max_groups=max_groups,
+                                data=data, data_field=data_field)
         run_dir = run_sensitivity(cfg, progress=progress)
     import pandas as pd
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import ModelInputError
 from .registry import ModelSpec, available_models, registered_spec
 
-__all__ = ["CARD_PREFIX", "resolve_spec"]
+__all__ = ["CARD_PREFIX", "catalog", "resolve_spec"]
 
 CARD_PREFIX = "card:"
 
@@ -58,3 +58,22 @@ def resolve_spec(ref: str) -> ModelSpec:
                               f"cards (cost only): {', '.join(card_names())}; or a path to a Hugging Face "
                               "folder, a .gguf file or a config.json")
     return _path_spec(Path(ref).expanduser().resolve())
+
+
+def catalog():
+    """Every model ``--model`` knows by name: registered models, then cards.
+
+    Returns
+    -------
+    pandas.DataFrame with columns name, kind, use ("loadable" or "cost only"), source
+    (the card's published config, or the registered model's notes).
+    """
+    import pandas as pd
+
+    from .cards import card_names, card_spec
+
+    rows = [(n, registered_spec(n).kind.value, "loadable", registered_spec(n).notes) for n in available_models()]
+    for n in card_names():
+        spec = card_spec(n)
+        rows.append((CARD_PREFIX + n if registered_spec(n) else n, spec.kind.value, "cost only", spec.source))
+    return pd.DataFrame(rows, columns=["name", "kind", "use", "source"])

@@ -21,7 +21,7 @@ from stamp_sim import provenance
 from stamp_sim.config import ConfigError, PrecisionConfig, RunConfig, get_preset
 from stamp_sim.config_eval import adapt_config, evaluate_config
 from stamp_sim.evaluation import float_reference, prepare_data
-from stamp_sim.models import LoadedModel, load_model, workload
+from stamp_sim.models import LoadedModel, load_model, model_spec, workload
 from stamp_sim.pricing import cost_summary
 from stamp_sim.report import append_rows_atomic, new_run_dir, write_csv_atomic, write_json_atomic, write_report
 from stamp_sim.results import config_fields, layer_rows, result_rows
@@ -87,7 +87,7 @@ def _open_run_dir(run: RunConfig, loaded: LoadedModel, run_dir: Path | None) -> 
     """(run directory, run.json's contents, configs already finished); a new directory when None."""
     meta = _meta(run, loaded)
     if run_dir is None:
-        run_dir = new_run_dir(Path(run.out), prefix=run.model)
+        run_dir = new_run_dir(Path(run.out), prefix=loaded.name)  # a path's file-safe name
     run_dir = Path(run_dir)
     if (run_dir / RUN_JSON).exists():  # resuming: keep when the run began
         meta["started"] = load_run(run_dir)[1].get("started", meta["started"])
@@ -124,10 +124,15 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
     config is appended atomically before the next one starts.
     """
     profiles = [hw_models.load_profile(p) for p in run.profiles]  # fail fast on a bad profile
+    spec = model_spec(run.model)
+    if not spec.loadable:
+        from stamp_sim.workflows.cost_only import run_cost_only
+
+        return run_cost_only(run, spec, profiles, NOTES)
     loaded = load_model(run.model)
+    data = prepare_data(loaded, run.tokens, run.windows, run.calib_windows, run.seed, run.data, run.data_field)
     run_dir, meta, done = _open_run_dir(run, loaded, run_dir)
     model = loaded.model.to(run.device)
-    data = prepare_data(loaded, run.tokens, run.windows, run.calib_windows, run.seed)
     meta["data"] = data.source
     work = workload(loaded, data.tokens)
     todo = [c for c in run.configs if c.name not in done]

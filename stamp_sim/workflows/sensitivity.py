@@ -74,6 +74,7 @@ class SensitivityConfig:
     tokens : tokens per window; calib_windows : windows scored; windows : held-out windows
         for perplexity. budgets : budget points between the all-cheapest and all-base cost.
     blocks / max_groups : score only these blocks / at most this many groups (others stay at base).
+    data / data_field : a .txt / .jsonl / .parquet text file instead of the Wikipedia sample.
     """
 
     model: str = "smollm2-135m"
@@ -90,6 +91,8 @@ class SensitivityConfig:
     out: str = "reports"
     blocks: tuple[int, ...] | None = None
     max_groups: int | None = None
+    data: str | None = None
+    data_field: str = "text"
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -158,10 +161,10 @@ def run_sensitivity(cfg: SensitivityConfig, progress: bool = True) -> Path:
     if loaded.kind is not ModelKind.CAUSAL_LM:
         raise ValueError(f"model={cfg.model!r} is a {loaded.kind.value} model; allowed: causal language models "
                          "(sensitivity compares next-token distributions), e.g. smollm2-135m, tiny-llama")
-    data = prepare_data(loaded, cfg.tokens, cfg.windows, cfg.calib_windows, cfg.seed)
+    data = prepare_data(loaded, cfg.tokens, cfg.windows, cfg.calib_windows, cfg.seed, cfg.data, cfg.data_field)
     work = workload(loaded, data.tokens)
     groups = layer_groups(work, cfg.blocks, cfg.max_groups)
-    run_dir = new_run_dir(Path(cfg.out), prefix=f"{cfg.model}-sensitivity")
+    run_dir = new_run_dir(Path(cfg.out), prefix=f"{loaded.name}-sensitivity")
     meta = {"sensitivity": cfg.to_dict(), "hw": profile.name, "data": data.source, "model_notes": loaded.notes,
             "started": provenance.utc_now(), "git_revision": provenance.git_revision(),
             "versions": provenance.versions(),
