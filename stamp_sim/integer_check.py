@@ -69,6 +69,8 @@ def integer_check(model, layers: dict, data: EvalData, device: str, count: int |
     worst = 0.0
     for name in names:
         layer, x = layers[name], inputs[name].double()
+        if x.dim() == 2:  # OPT flattens (batch, tokens) before its MLP; the layers' forward does the same
+            x = x.unsqueeze(0)
         fake = layer.fake_forward(x)
         exact = integer_forward(layer, x, accumulator=EXACT, stats=LayerStats())
         scale = float(fake.abs().max()) or 1.0
