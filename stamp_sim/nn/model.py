@@ -37,7 +37,8 @@ def quantize_model(
     """Replace matching ``nn.Linear`` modules of `model` (in place) with StampLinear.
 
     include / exclude : fnmatch patterns over module names (e.g. "*.mlp.*"); include=None
-        means every linear layer; ``lm_head`` is excluded by default.
+        means every linear layer; ``lm_head`` (and the model's ``get_output_embeddings()``)
+        is excluded unless ``exclude`` is empty.
     config : one PrecisionConfig for every layer, or a MixedConfig (per-layer configs).
     grid : (h, w) token grid for ``dwt2d``.
     The original Linear modules (and their weights) are kept unmodified inside the wrappers;
@@ -46,12 +47,16 @@ def quantize_model(
     restore_model(model)
     include = list(include) if include is not None else None
     exclude = list(exclude)
+    # The output projection, whatever a family calls it (GPT-NeoX: embed_out), stays float like
+    # lm_head; the workload leaves out the same module, so priced and quantized layers agree.
+    head = model.get_output_embeddings() if exclude and hasattr(model, "get_output_embeddings") else None
     chosen = [
         name
         for name, module in model.named_modules()
         if isinstance(module, nn.Linear)
         and (include is None or _matches(name, include))
         and not _matches(name, exclude)
+        and module is not head
     ]
     if include is not None and not chosen:
         raise ValueError(f"include={include!r} matches no torch.nn.Linear module of the model")
