@@ -30,7 +30,7 @@ def word_tokenizer():
 
 
 def tiny_config(family: str):
-    """Configs of four decoder families at hidden 32, 2 layers, vocabulary 64."""
+    """Configs of the decoder families the issue names at hidden 32, 2 layers, vocabulary 64."""
     import transformers as tf
 
     if family == "llama":
@@ -42,6 +42,18 @@ def tiny_config(family: str):
     if family == "gpt2":
         return tf.GPT2Config(n_embd=32, n_layer=2, n_head=4, vocab_size=64, n_positions=256,
                              bos_token_id=0, eos_token_id=0)
+    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, vocab_size=64, max_position_embeddings=256)
+    if family == "mistral":
+        return tf.MistralConfig(**small)
+    if family == "qwen3":
+        return tf.Qwen3Config(**small, head_dim=8)
+    if family == "gemma2":
+        return tf.Gemma2Config(**small, head_dim=8)
+    if family == "gemma3_text":
+        return tf.Gemma3TextConfig(**small, head_dim=8)
+    if family == "phi3":  # fused qkv_proj and gate_up_proj
+        return tf.Phi3Config(**small, pad_token_id=0)
     if family == "opt":
         return tf.OPTConfig(hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4, vocab_size=64,
                             max_position_embeddings=256, word_embed_proj_dim=32, bos_token_id=0, eos_token_id=0,

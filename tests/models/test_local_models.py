@@ -21,6 +21,7 @@ from stamp_sim.workflows.run import run_experiment  # noqa: E402
 from ._local_fixtures import sample_text, save_tiny, tiny_config, write_tiny_gguf  # noqa: E402
 
 FAMILIES = ("llama", "qwen2", "gpt2", "opt")
+MORE_FAMILIES = ("mistral", "qwen3", "gemma2", "gemma3_text", "phi3")
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +45,7 @@ def _params_of_linears(model) -> int:
                if isinstance(m, (torch.nn.Linear, Conv1D)) and m is not head)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", FAMILIES + MORE_FAMILIES)
 def test_folder_workload_counts_every_linear_weight(tmp_path, family):
     folder = save_tiny(tmp_path / family, family)
     from transformers import AutoModelForCausalLM
@@ -98,7 +99,7 @@ def test_groups_come_from_structure_not_names():
     assert [g.layers for g in layer_groups(work)] == [("alpha", "beta"), ("gamma",)]
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", FAMILIES + ("phi3",))
 def test_run_by_path_with_own_text(tmp_path, family, text_file):
     folder = save_tiny(tmp_path / family, family)
     run = RunConfig(model=str(folder), configs=(get_preset("fp"), get_preset("w8a8")), tokens=16, windows=2,
