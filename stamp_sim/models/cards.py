@@ -178,10 +178,11 @@ def card_spec(name: str) -> ModelSpec:
     def load() -> LoadedModel:
         raise ModelInputError(f"{name} is cost only ({why}); accuracy needs weights: pass a folder or .gguf")
 
-    notes = f"cost only: {why}"
+    notes = f"architecture card: every number from {card['source']}"
     if kind is ModelKind.DIT:
         notes += (f"; {latent_tokens(card)} latent tokens, cross-attention k/v on "
-                  f"{card['pipeline']['text_tokens']} text tokens; block linears only")
+                  f"{card['pipeline']['text_tokens']} text tokens; block linears only (patch embedding, "
+                  "caption and timestep projections left out)")
         return ModelSpec(name, kind, notes, load, lambda: None, source=card["source"], cost_only=why,
                          shapes=lambda tokens: _dit_shapes(card, tokens))
     return ModelSpec(name, kind, notes, load, lambda: _llm_skeleton(card), source=card["source"], cost_only=why)

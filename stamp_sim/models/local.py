@@ -188,7 +188,7 @@ def folder_spec(folder: Path) -> ModelSpec:
     drop_pooler = kind is ModelKind.ENCODER and (folder / "modules.json").is_file()
     weights = has_weights(folder)
     why = "" if weights else f"{folder} holds no weights ({', '.join(WEIGHT_FILES)})"
-    notes = f"{config.model_type} from {folder}" + ("" if weights else f"; cost only: {why}")
+    notes = f"{config.model_type} from {folder}"
     load = (lambda: _load_folder(folder, name, kind, notes, str(folder), drop_pooler)) if weights \
         else _cost_only_loader(name, why)
     return ModelSpec(name, kind, notes, load, lambda: _skeleton_from(config, folder, drop_pooler),
@@ -201,7 +201,7 @@ def config_json_spec(path: Path) -> ModelSpec:
     config = _read_config(path, name)
     _, kind = _auto_class(config, path)
     why = f"{path} is a config alone"
-    notes = f"{config.model_type} from {path}; cost only: {why}"
+    notes = f"{config.model_type} from {path}"
     return ModelSpec(name, kind, notes, _cost_only_loader(name, why), lambda: _skeleton_from(config, path, False),
                      source=str(path), cost_only=why)
 
