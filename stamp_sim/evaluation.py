@@ -8,6 +8,7 @@ the last hidden state against the float model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -55,7 +56,7 @@ def prepare_data(loaded: LoadedModel, tokens: int, windows: int, calib_windows: 
         ids = file_token_ids(loaded.tokenizer, data, data_field)
         check_length(ids, data, tokens, windows, calib_windows)
         cal, ev = _text_batches(ids, tokens, windows, calib_windows, seed, loaded.kind is ModelKind.ENCODER)
-        return EvalData(loaded.kind, cal, ev, tokens, None, f"{data} ({len(ids)} tokens)")
+        return EvalData(loaded.kind, cal, ev, tokens, None, f"{Path(data).resolve()} ({len(ids)} tokens)")
     if loaded.kind is ModelKind.VIT:
         images = vit_images()
         pixels = images.pixel_values
