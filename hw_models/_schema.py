@@ -31,9 +31,14 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-POSITIVE = Check(lambda v: _is_number(v) and v > 0, "a finite number > 0")
-NON_NEGATIVE = Check(lambda v: _is_number(v) and v >= 0, "a finite number >= 0")
-POSITIVE_INT = Check(lambda v: _is_int(v) and v > 0, "an integer > 0")
+# Upper bounds keep every product of the cost model (MACs x pJ, cycles x arrays) far inside
+# float64 and int64: no real chip is within a factor 1000 of them.
+MAX_NUMBER = 1e12
+MAX_INT = 1 << 20
+
+POSITIVE = Check(lambda v: _is_number(v) and 0 < v <= MAX_NUMBER, "a finite number > 0 and <= 1e12")
+NON_NEGATIVE = Check(lambda v: _is_number(v) and 0 <= v <= MAX_NUMBER, "a finite number >= 0 and <= 1e12")
+POSITIVE_INT = Check(lambda v: _is_int(v) and 0 < v <= MAX_INT, "an integer > 0 and <= 1048576")
 DATAFLOW = Check(lambda v: v in {d.value for d in Dataflow}, ", ".join(sorted(d.value for d in Dataflow)))
 BEHAVIOUR = Check(lambda v: v in {b.value for b in AccBehaviour}, ", ".join(sorted(b.value for b in AccBehaviour)))
 ACC_WIDTHS = Check(
@@ -75,5 +80,5 @@ REQUIRED_MODE = OperandMode.FP16.value  # float layers and the last-resort fallb
 def check_value(check: Check, value: object) -> bool:
     try:
         return bool(check.ok(value))
-    except TypeError:
+    except (TypeError, ValueError, OverflowError):
         return False
