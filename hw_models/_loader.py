@@ -80,7 +80,7 @@ def _resolve(name_or_path: str | Path, relative_to: Path | None) -> Path:
 
 
 def _read(path: Path) -> dict:
-    data = load_yaml(path, what="profile file", error=ProfileError)
+    data = load_yaml(path, what="the profile file", error=ProfileError)
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: top level is {type(data).__name__}; allowed: a mapping of profile fields")
     ours = set(S.TOP_LEVEL) | set(S.FIELDS[""]) | set(S.SECTIONS)

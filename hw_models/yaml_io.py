@@ -178,7 +178,7 @@ def load_yaml(path: str | Path, what: str = "YAML file", error: type[Exception] 
             raise error(f"{path}: {what} is {size} bytes; allowed: at most {MAX_BYTES} bytes")
         raw = path.read_bytes()
     except OSError as exc:
-        raise error(f"{path}: cannot read the {what} ({exc.strerror or type(exc).__name__})") from None
+        raise error(f"{path}: cannot read {what} ({exc.strerror or type(exc).__name__})") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
