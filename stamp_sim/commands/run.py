@@ -45,16 +45,16 @@ def _resumed(ctx: click.Context, resume_dir: str, options: dict) -> RunConfig:
               help="Model: smollm2-135m, minilm-l6, dinov2-small or tiny-llama.")
 @click.option("--configs", "configs_file", default=None,
               help="YAML list of preset names / PrecisionConfig mappings (default: every preset).")
-@click.option("--tokens", default=512, show_default=True, type=int, help="Tokens per evaluation window.")
-@click.option("--windows", default=4, show_default=True, type=int, help="Evaluation windows (or images).")
-@click.option("--calib-windows", default=2, show_default=True, type=int, help="Calibration windows (KLT, SmoothQuant).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for window choice and randomized rotations.")
+@click.option("--tokens", default=512, show_default=True, type=click.IntRange(2, 1 << 20), help="Tokens per evaluation window.")
+@click.option("--windows", default=4, show_default=True, type=click.IntRange(1, 100_000), help="Evaluation windows (or images).")
+@click.option("--calib-windows", default=2, show_default=True, type=click.IntRange(0, 100_000), help="Calibration windows (KLT, SmoothQuant).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1), help="Seed for window choice and randomized rotations.")
 @click.option("--out", default="reports", show_default=True, help="Root folder of run directories.")
 @click.option("--resume", "resume_dir", default=None, type=click.Path(file_okay=False),
               help="Finish an interrupted run directory with its run.json options (others given must agree).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Where the model is evaluated.")
-@click.option("--int-layers", default=None, type=int, show_default="all",
+@click.option("--int-layers", default=None, type=click.IntRange(0, 100_000), show_default="all",
               help="Layers per config in the exact-accumulator agreement check (evenly spaced). Accuracy always "
                    "runs every layer whose accumulator can overflow through the integer kernels.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
