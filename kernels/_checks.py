@@ -74,6 +74,9 @@ def _operand(name: str, a, bits) -> Operand:
     if a.ndim != 2:
         raise ValueError(f"{name} must be 2-D; got shape {tuple(a.shape)}")
     container_bits, signed = _dtype_info(name, a)
+    if not _is_torch(a) and not a.dtype.isnative:
+        # Byte order is storage, not value: the kernels take native integers (Numba cannot type others).
+        a = a.astype(a.dtype.newbyteorder("="))
     if bits is None:
         bits = container_bits
         if not MIN_OPERAND_BITS <= bits <= MAX_OPERAND_BITS:
