@@ -86,7 +86,9 @@ def run(ctx, profiles, model, configs_file, tokens, windows, calib_windows, seed
         run_dir = run_experiment(run_cfg, Path(resume_dir) if resume_dir else None, progress=progress)
     import pandas as pd
 
-    results = pd.read_csv(run_dir / "results.csv")
+    from stamp_sim.report import read_table
+
+    results = read_table(run_dir / "results.csv")
     cols = [c for c in RUN_SUMMARY if c in results and results[c].notna().any()]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         click.echo(results[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
