@@ -11,7 +11,7 @@ import functools
 from pathlib import Path
 
 from hw_models import _schema as S
-from hw_models.yaml_io import load_yaml, short_repr
+from hw_models.yaml_io import key_text, load_yaml, short_repr
 from hw_models.profile import (
     AccBehaviour,
     AccumulatorUnit,
@@ -30,11 +30,6 @@ __all__ = ["builtin_names", "load_profile", "PROFILE_DIR"]
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 _MAX_EXTENDS_DEPTH = 8
-
-
-def _name(key: object) -> str:
-    """A key of the user's file as text, truncated (a key is quoted only when not a string)."""
-    return (key if len(key) <= 60 else key[:57] + "...") if isinstance(key, str) else short_repr(key)
 
 
 def builtin_names() -> list[str]:
@@ -117,12 +112,12 @@ def _flatten(data: dict, file: Path, problems: list[str]) -> dict[str, dict]:
             for sub, value in raw.items():
                 if sub not in S.FIELDS[key]:
                     problems.append(
-                        f"{file}: {key}.{_name(sub)}: unknown field; allowed: {', '.join(sorted(S.FIELDS[key]))}"
+                        f"{file}: {key}.{key_text(sub)}: unknown field; allowed: {', '.join(sorted(S.FIELDS[key]))}"
                     )
                 else:
                     out[f"{key}.{sub}"] = _leaf(value, file)
         else:
-            problems.append(f"{file}: {_name(key)}: unknown field; allowed: {', '.join(allowed_top)}")
+            problems.append(f"{file}: {key_text(key)}: unknown field; allowed: {', '.join(allowed_top)}")
     return out
 
 
@@ -132,14 +127,14 @@ def _flatten_modes(raw: object, file: Path, problems: list[str], out: dict) -> N
         return
     for mode, spec in raw.items():
         if mode not in S.MODE_NAMES:
-            problems.append(f"{file}: modes.{_name(mode)}: unsupported precision mode; allowed: {', '.join(sorted(S.MODE_NAMES))}")
+            problems.append(f"{file}: modes.{key_text(mode)}: unsupported precision mode; allowed: {', '.join(sorted(S.MODE_NAMES))}")
             continue
         if not isinstance(spec, dict):
             problems.append(f"{file}: modes.{mode}: got {short_repr(spec)}; allowed: a mapping with {', '.join(S.MODE_FIELDS)}")
             continue
         for sub, value in spec.items():
             if sub not in S.MODE_FIELDS:
-                problems.append(f"{file}: modes.{mode}.{_name(sub)}: unknown field; allowed: {', '.join(sorted(S.MODE_FIELDS))}")
+                problems.append(f"{file}: modes.{mode}.{key_text(sub)}: unknown field; allowed: {', '.join(sorted(S.MODE_FIELDS))}")
             else:
                 out[f"modes.{mode}.{sub}"] = _leaf(value, file)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-__all__ = ["MAX_ALIASES", "MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "load_yaml", "loads_yaml", "short_repr"]
+__all__ = ["MAX_ALIASES", "MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "key_text", "load_yaml", "loads_yaml", "short_repr"]
 
 MAX_BYTES = 1 << 20  # 1 MiB: the largest built-in profile is ~3 KB, a big allocation ~100 KB
 MAX_DEPTH = 32  # the deepest real document (mixed: layers -> config -> accumulator) is 4
@@ -48,6 +48,20 @@ def short_repr(value: object, limit: int = 60) -> str:
     except (RecursionError, ValueError):
         return f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def key_text(key: object, limit: int = 60) -> str:
+    """A mapping key of the user's file for an error: plain when it is short printable text,
+    else ``short_repr`` (so a control character or a newline never splits an error line).
+
+    >>> key_text("dram_gbp"), key_text(5)
+    ('dram_gbp', '5')
+    >>> key_text("a\\nb") == repr("a\\nb")
+    True
+    """
+    if isinstance(key, str) and key.isprintable() and len(key) <= limit:
+        return key
+    return short_repr(key, limit)
 
 
 class _Loader(yaml.SafeLoader):

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hw_models.yaml_io import load_yaml, short_repr
+from hw_models.yaml_io import key_text, load_yaml, short_repr
 from kernels import AccumulatorSpec
 from stamp_sim.transforms import feature_transform_names, orthogonal_wavelets, sequence_transform_names
 
@@ -346,7 +346,7 @@ class PrecisionConfig:
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = [k for k in data if k not in names]
         if unknown:
-            shown = ", ".join(k if isinstance(k, str) and len(k) <= 60 else short_repr(k) for k in unknown[:5])
+            shown = ", ".join(key_text(k) for k in unknown[:5])
             problems.append(f"unknown field(s) {shown}; allowed: {', '.join(sorted(names))}")
             data = {k: v for k, v in data.items() if k in names}
         merged = {**base, **data}
@@ -599,7 +599,9 @@ class MixedConfig:
             raise ConfigError(f"{source}: layers: got {short_repr(layers)}; allowed: a mapping of module names to "
                               "configs")
         problems, built = [], []
-        for where, value in [("default", data.get("default", "fp"))] + [(f"layers.{n}", v) for n, v in layers.items()]:
+        entries = [("default", data.get("default", "fp"))] + [(f"layers.{key_text(n, 200)}", v)
+                                                              for n, v in layers.items()]
+        for where, value in entries:
             try:
                 built.append(get_preset(value) if isinstance(value, str) else
                              PrecisionConfig.from_dict(value, source=f"{source}: {where}"))
