@@ -518,9 +518,10 @@ class RunConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: run: got {type(data).__name__}; allowed: a mapping of run options")
         allowed = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(short_repr(k) for k in data if k not in allowed)
+        unknown = [key_text(k) for k in data if k not in allowed]
         if unknown:
-            raise ConfigError(f"{source}: unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+            raise ConfigError(f"{source}: unknown field(s) {', '.join(unknown[:5])}; allowed: "
+                              f"{', '.join(sorted(allowed))}")
         data = dict(data)
         if "configs" in data:
             items = data["configs"]
@@ -591,9 +592,9 @@ class MixedConfig:
         """Build from the YAML form above; every bad layer entry is one line of the error."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: a mixed config must be a mapping with name, default, layers")
-        unknown = sorted(short_repr(k) for k in data if k not in {"name", "default", "layers"})
+        unknown = [key_text(k) for k in data if k not in {"name", "default", "layers"}]
         if unknown:
-            raise ConfigError(f"{source}: unknown field(s) {unknown}; allowed: ['default', 'layers', 'name']")
+            raise ConfigError(f"{source}: unknown field(s) {', '.join(unknown[:5])}; allowed: default, layers, name")
         layers = data.get("layers") or {}
         if not isinstance(layers, dict):
             raise ConfigError(f"{source}: layers: got {short_repr(layers)}; allowed: a mapping of module names to "
