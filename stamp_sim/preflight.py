@@ -13,7 +13,7 @@ import os
 import pandas as pd
 import torch
 
-from stamp_sim.config import MixedConfig, PrecisionConfig, RunConfig
+from stamp_sim.config import MixedConfig, PrecisionConfig
 from stamp_sim.models import LoadedModel, ModelKind
 
 __all__ = ["available_memory_bytes", "config_problems", "memory_estimate_bytes", "sequence_problems"]
@@ -53,19 +53,20 @@ def memory_estimate_bytes(loaded: LoadedModel, tokens: int, windows: int) -> int
     return params + references + forward
 
 
-def sequence_problems(run: RunConfig, loaded: LoadedModel) -> list[str]:
-    """The run's --tokens against the model's positions and this machine's memory."""
+def sequence_problems(model: str, loaded: LoadedModel, tokens: int, windows: int) -> list[str]:
+    """--tokens (per window) against the model's positions, and with --windows against this
+    machine's memory."""
     if loaded.kind is ModelKind.VIT:  # a ViT sees its own input size; --tokens does not apply
         return []
     problems = []
     positions = getattr(loaded.model.config, "max_position_embeddings", None)
-    if isinstance(positions, int) and run.tokens > positions:
-        problems.append(f"--tokens {run.tokens} is more than {run.model} has positions; allowed: 2..{positions}")
+    if isinstance(positions, int) and tokens > positions:
+        problems.append(f"--tokens {tokens} is more than {model} has positions; allowed: 2..{positions}")
         return problems
-    need, have = memory_estimate_bytes(loaded, run.tokens, run.windows), available_memory_bytes()
+    need, have = memory_estimate_bytes(loaded, tokens, windows), available_memory_bytes()
     if have is not None and need > _MEMORY_SHARE * have:
-        problems.append(f"--tokens {run.tokens} with --windows {run.windows} needs about {need / _GIB:.1f} GiB on "
-                        f"{run.model}, more than {_MEMORY_SHARE:.0%} of the {have / _GIB:.1f} GiB available; allowed: "
+        problems.append(f"--tokens {tokens} with --windows {windows} needs about {need / _GIB:.1f} GiB on "
+                        f"{model}, more than {_MEMORY_SHARE:.0%} of the {have / _GIB:.1f} GiB available; allowed: "
                         "fewer tokens or windows")
     return problems
 

@@ -147,7 +147,7 @@ def _prepare(run: RunConfig):
     """Profiles, model, data and workload, every input checked: nothing is written yet."""
     profiles = [hw_models.load_profile(p) for p in run.profiles]
     loaded = load_model(run.model)
-    problems = sequence_problems(run, loaded)
+    problems = sequence_problems(run.model, loaded, run.tokens, run.windows)
     if problems:
         raise ConfigError("\n".join(problems))
     data = prepare_data(loaded, run.tokens, run.windows, run.calib_windows, run.seed)
