@@ -185,6 +185,10 @@ def _validate(leaves: dict[str, dict], path: Path, problems: list[str]) -> None:
     for key in ("name", "description"):
         if key in leaves and not isinstance(leaves[key]["value"], str):
             problems.append(f"{leaves[key]['file']}: {key}: got {short_repr(leaves[key]['value'])}; allowed: a string")
+    name = leaves["name"]["value"] if "name" in leaves else path.stem
+    if isinstance(name, str) and (not S.NAME_PATTERN.fullmatch(name) or name != name.strip()):
+        where = "name" if "name" in leaves else "name (from the file name; give a name: field)"
+        problems.append(f"{path}: {where}: got {short_repr(name)}; allowed: {S.NAME_ALLOWED}")
 
 
 def _check_leaf(leaves: dict, key: str, check: S.Check, path: Path, problems: list[str]) -> None:

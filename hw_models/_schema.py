@@ -7,12 +7,13 @@ test, and the error messages quote its `allowed` strings.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
 from hw_models.profile import AccBehaviour, Dataflow, OperandMode
 
-__all__ = ["FIELDS", "MODE_FIELDS", "SECTIONS", "TOP_LEVEL", "Check", "check_value"]
+__all__ = ["FIELDS", "MODE_FIELDS", "NAME_ALLOWED", "NAME_PATTERN", "SECTIONS", "TOP_LEVEL", "Check", "check_value"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,12 @@ ACC_WIDTHS = Check(
     and list(v) == sorted(set(v)),
     "a non-empty ascending list of distinct integers 8..64 (bits)",
 )
+
+# A profile's name labels results.csv rows, Markdown tables, HTML and matplotlib legends
+# (where "$" starts mathtext): plain text only.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+\-=@:,()# ]{0,79}")
+NAME_ALLOWED = ("1..80 characters: letters, digits and _ . + - = @ : , ( ) # and spaces, not starting with a "
+                "space or punctuation other than _")
 
 # Scalars at the top level that are not {value, source} quantities.
 TOP_LEVEL = ("name", "description", "extends")

@@ -323,3 +323,24 @@ def test_token_counts_are_checked_against_the_model_before_the_run(tmp_path, mon
     result = _tiny_run(tmp_path, "- w4a4\n", *extra)
     assert result.exit_code == 1 and match in result.output, result.output
     assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize("text, file, match", [
+    ("extends: tiny\nname: '$x^2$'\n", "p.yaml", r"name: got '\$x\^2\$'"),
+    ("extends: tiny\n", "$chip$.yaml", "from the file name; give a name: field"),
+])
+def test_profile_names_unsafe_for_a_report_are_refused(tmp_path, text, file, match):
+    path = tmp_path / file
+    path.write_text(text)
+    with pytest.raises(ProfileError, match=match):
+        load_profile(path)
+    path.write_text(text.replace("'$x^2$'", "chip-2") + ("name: chip-3\n" if "name" not in text else ""))
+    assert load_profile(path).name in ("chip-2", "chip-3")
+
+
+def test_keys_with_control_characters_never_split_an_error_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text('- {extends: w4a4, name: x, "a\\x1eb\\nc": 1}\n')
+    with pytest.raises(ConfigError) as info:
+        load_configs(path)
+    assert len(str(info.value).splitlines()) == 1 and "'a\\x1eb\\nc'" in str(info.value)
