@@ -217,6 +217,18 @@ def test_int_matmul_takes_any_integer_byte_order(dtype, backend, mode, seed):
     assert (got.values == want.values).all() and (got.overflows == want.overflows).all()
 
 
+@pytest.mark.parametrize("dtype", [torch.uint16, torch.uint32, torch.uint64, torch.int16, torch.int64])
+@pytest.mark.parametrize("backend", ["numba", "reference", "torch"])
+def test_int_matmul_takes_torch_integer_dtypes_without_min_max(dtype, backend):
+    rng = np.random.default_rng(1)
+    x, w = rng.integers(0, 8, (5, 40)), rng.integers(0, 8, (40, 3))
+    spec = AccumulatorSpec(9, "saturate")
+    want = int_matmul(x.astype(np.uint8), w.astype(np.uint8), spec, backend="reference", x_bits=4, w_bits=4)
+    got = int_matmul(torch.from_numpy(x).to(dtype), torch.from_numpy(w).to(dtype), spec, backend=backend,
+                     x_bits=4, w_bits=4)
+    assert (got.values == want.values).all() and (got.overflows == want.overflows).all()
+
+
 # -- results files ---------------------------------------------------------------------
 
 def test_text_columns_round_trip_exactly(tmp_path):
