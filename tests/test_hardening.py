@@ -356,3 +356,22 @@ def test_keys_with_control_characters_never_split_an_error_line(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_configs(path)
     assert len(str(info.value).splitlines()) == 1 and "'a\\x1eb\\nc'" in str(info.value)
+
+
+def test_the_edge_check_passes_every_preset_and_calibrated_configs_on_tiny_llama():
+    pytest.importorskip("transformers")
+    from stamp_sim.config import PRESETS, PrecisionConfig, get_preset
+    from stamp_sim.config_eval import adapt_config
+    from stamp_sim.evaluation import prepare_data
+    from stamp_sim.models import load_model, workload
+    from stamp_sim.preflight import config_problems
+
+    loaded = load_model("tiny-llama")
+    data = prepare_data(loaded, 48, 1, 1, 0)
+    extra = [get_preset("w4a8").replace(name="gptq", weight_method="gptq"),
+             get_preset("w4a4-stamp-acc16").replace(name="axe", weight_method="gpfq", weight_l1="a2q", w_bits=4,
+                                                    a_bits=4),
+             PrecisionConfig(name="g32", w_bits=4, a_bits=8, w_granularity="per-group", w_group_size=32,
+                             a_granularity="per-group", a_group_size=16)]
+    configs = [adapt_config(c, loaded.kind) for c in (*PRESETS.values(), *extra)]
+    assert config_problems(configs, loaded, workload(loaded, data.tokens), data.tokens, data.grid) == []
