@@ -63,5 +63,8 @@ def one_line_errors() -> Iterator[None]:
         except OSError as err:
             where = f"the traceback could not be saved ({err.strerror})"
         first = (str(exc).strip().splitlines() or [""])[0][:200]
+        if isinstance(exc, MemoryError):  # a resource limit, not a bug: say what to lower
+            raise click.ClickException(f"out of memory ({first or 'MemoryError'}); try fewer --tokens or --windows; "
+                                       f"{where}") from None
         raise click.ClickException(f"internal error, a bug in stamp-sim: {type(exc).__name__}: {first}; "
                                    f"{where}") from None
