@@ -8,10 +8,10 @@
 Imports only numpy, pandas and yaml; never ``stamp_sim`` or ``kernels``.
 """
 
-from hw_models import units
+from hw_models import units, yaml_io
 from hw_models._loader import builtin_names, load_profile
 from hw_models.bound import BOUNDS, bound_of, is_memory_bound
-from hw_models.cost import ENERGY_TERMS, TIME_TERMS, LayerCost, price, price_layer, totals
+from hw_models.cost import ENERGY_TERMS, MAX_DIM, MAX_MACS, TIME_TERMS, LayerCost, price, price_layer, totals
 from hw_models.mac_array import gemm_cycles, operand_accesses, utilization
 from hw_models.precision import FeatureTransformKind, Granularity, LayerPrecision, Phase, SeqTransform
 from hw_models.transform_ops import dwt_max_level, effective_levels, padded_rows
@@ -31,6 +31,8 @@ from hw_models.profile import (
 
 __all__ = [
     "ENERGY_TERMS",
+    "MAX_DIM",
+    "MAX_MACS",
     "TIME_TERMS",
     "BOUNDS",
     "AccBehaviour",
@@ -63,5 +65,6 @@ __all__ = [
     "price_layer",
     "totals",
     "units",
+    "yaml_io",
     "utilization",
 ]

@@ -10,9 +10,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import yaml
-
 from hw_models import _schema as S
+from hw_models.yaml_io import key_text, load_yaml, short_repr
 from hw_models.profile import (
     AccBehaviour,
     AccumulatorUnit,
@@ -31,25 +30,6 @@ __all__ = ["builtin_names", "load_profile", "PROFILE_DIR"]
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 _MAX_EXTENDS_DEPTH = 8
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that records duplicate mapping keys instead of silently keeping the last."""
-
-    def __init__(self, stream) -> None:
-        super().__init__(stream)
-        self.duplicates: list[str] = []
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict[object, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                self.duplicates.append(f"key {key!r} repeated at line {line} (first at line {seen[key]})")
-            else:
-                seen[key] = line
-        return super().construct_mapping(node, deep=deep)
 
 
 def builtin_names() -> list[str]:
@@ -83,7 +63,7 @@ def _resolve(name_or_path: str | Path, relative_to: Path | None) -> Path:
         if text in builtin_names():
             return PROFILE_DIR / f"{text}.yaml"
         raise ProfileError(
-            f"profile {text!r} is not a built-in profile and not a path; allowed: {', '.join(builtin_names())} "
+            f"profile {short_repr(text)} is not a built-in profile and not a path; allowed: {', '.join(builtin_names())} "
             "or a path to a .yaml file"
         )
     path = Path(text).expanduser()
@@ -95,21 +75,14 @@ def _resolve(name_or_path: str | Path, relative_to: Path | None) -> Path:
 
 
 def _read(path: Path) -> dict:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read the profile file ({exc.strerror})") from None
-    loader = _UniqueKeyLoader(text)
-    try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
-    finally:
-        loader.dispose()
-    if loader.duplicates:
-        raise ProfileError(f"{path}: duplicate keys; allowed: each key once per mapping:\n  - " + "\n  - ".join(loader.duplicates))
+    data = load_yaml(path, what="the profile file", error=ProfileError)
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: top level is {type(data).__name__}; allowed: a mapping of profile fields")
+    ours = set(S.TOP_LEVEL) | set(S.FIELDS[""]) | set(S.SECTIONS)
+    if data and not any(isinstance(k, str) and k in ours for k in data):
+        # Name only our schema's fields: the file's own keys may be anything (even /etc/shadow).
+        raise ProfileError(f"{path}: not a stamp-sim profile (none of its {len(data)} top-level keys is a profile "
+                           f"field); allowed: {', '.join(sorted(ours))}")
     return data
 
 
@@ -134,34 +107,34 @@ def _flatten(data: dict, file: Path, problems: list[str]) -> dict[str, dict]:
             _flatten_modes(raw, file, problems, out)
         elif key in S.FIELDS:
             if not isinstance(raw, dict):
-                problems.append(f"{file}: {key}: got {raw!r}; allowed: a mapping with {', '.join(sorted(S.FIELDS[key]))}")
+                problems.append(f"{file}: {key}: got {short_repr(raw)}; allowed: a mapping with {', '.join(sorted(S.FIELDS[key]))}")
                 continue
             for sub, value in raw.items():
                 if sub not in S.FIELDS[key]:
                     problems.append(
-                        f"{file}: {key}.{sub}: unknown field; allowed: {', '.join(sorted(S.FIELDS[key]))}"
+                        f"{file}: {key}.{key_text(sub)}: unknown field; allowed: {', '.join(sorted(S.FIELDS[key]))}"
                     )
                 else:
                     out[f"{key}.{sub}"] = _leaf(value, file)
         else:
-            problems.append(f"{file}: {key}: unknown field; allowed: {', '.join(allowed_top)}")
+            problems.append(f"{file}: {key_text(key)}: unknown field; allowed: {', '.join(allowed_top)}")
     return out
 
 
 def _flatten_modes(raw: object, file: Path, problems: list[str], out: dict) -> None:
     if not isinstance(raw, dict) or not raw:
-        problems.append(f"{file}: modes: got {raw!r}; allowed: a mapping from {', '.join(S.MODE_NAMES)} to {{peak_tops}}")
+        problems.append(f"{file}: modes: got {short_repr(raw)}; allowed: a mapping from {', '.join(S.MODE_NAMES)} to {{peak_tops}}")
         return
     for mode, spec in raw.items():
         if mode not in S.MODE_NAMES:
-            problems.append(f"{file}: modes.{mode}: unsupported precision mode; allowed: {', '.join(sorted(S.MODE_NAMES))}")
+            problems.append(f"{file}: modes.{key_text(mode)}: unsupported precision mode; allowed: {', '.join(sorted(S.MODE_NAMES))}")
             continue
         if not isinstance(spec, dict):
-            problems.append(f"{file}: modes.{mode}: got {spec!r}; allowed: a mapping with {', '.join(S.MODE_FIELDS)}")
+            problems.append(f"{file}: modes.{mode}: got {short_repr(spec)}; allowed: a mapping with {', '.join(S.MODE_FIELDS)}")
             continue
         for sub, value in spec.items():
             if sub not in S.MODE_FIELDS:
-                problems.append(f"{file}: modes.{mode}.{sub}: unknown field; allowed: {', '.join(sorted(S.MODE_FIELDS))}")
+                problems.append(f"{file}: modes.{mode}.{key_text(sub)}: unknown field; allowed: {', '.join(sorted(S.MODE_FIELDS))}")
             else:
                 out[f"modes.{mode}.{sub}"] = _leaf(value, file)
 
@@ -178,7 +151,7 @@ def _collect(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, dict], list
     base_ref = leaves.pop("extends")["value"]
     if not isinstance(base_ref, str) or not base_ref:
         problems.append(
-            f"{path}: extends: got {base_ref!r}; allowed: a built-in name ({', '.join(builtin_names())}) or a path"
+            f"{path}: extends: got {short_repr(base_ref)}; allowed: a built-in name ({', '.join(builtin_names())}) or a path"
         )
         return leaves, problems
     try:
@@ -211,7 +184,11 @@ def _validate(leaves: dict[str, dict], path: Path, problems: list[str]) -> None:
             _check_leaf(leaves, f"modes.{mode}.{field}", check, path, problems)
     for key in ("name", "description"):
         if key in leaves and not isinstance(leaves[key]["value"], str):
-            problems.append(f"{leaves[key]['file']}: {key}: got {leaves[key]['value']!r}; allowed: a string")
+            problems.append(f"{leaves[key]['file']}: {key}: got {short_repr(leaves[key]['value'])}; allowed: a string")
+    name = leaves["name"]["value"] if "name" in leaves else path.stem
+    if isinstance(name, str) and (not S.NAME_PATTERN.fullmatch(name) or name != name.strip()):
+        where = "name" if "name" in leaves else "name (from the file name; give a name: field)"
+        problems.append(f"{path}: {where}: got {short_repr(name)}; allowed: {S.NAME_ALLOWED}")
 
 
 def _check_leaf(leaves: dict, key: str, check: S.Check, path: Path, problems: list[str]) -> None:
@@ -220,9 +197,9 @@ def _check_leaf(leaves: dict, key: str, check: S.Check, path: Path, problems: li
         problems.append(f"{path}: {key}: missing; allowed: {check.allowed}")
         return
     if leaf["explicit"] and not (isinstance(leaf["source"], str) and leaf["source"].strip()):
-        problems.append(f"{leaf['file']}: {key}.source: got {leaf['source']!r}; allowed: a non-empty string")
+        problems.append(f"{leaf['file']}: {key}.source: got {short_repr(leaf['source'])}; allowed: a non-empty string")
     if not S.check_value(check, leaf["value"]):
-        problems.append(f"{leaf['file']}: {key}: got {leaf['value']!r}; allowed: {check.allowed}")
+        problems.append(f"{leaf['file']}: {key}: got {short_repr(leaf['value'])}; allowed: {check.allowed}")
 
 
 def _load_path(path: Path) -> HardwareProfile:

@@ -7,12 +7,13 @@ test, and the error messages quote its `allowed` strings.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
 from hw_models.profile import AccBehaviour, Dataflow, OperandMode
 
-__all__ = ["FIELDS", "MODE_FIELDS", "SECTIONS", "TOP_LEVEL", "Check", "check_value"]
+__all__ = ["FIELDS", "MODE_FIELDS", "NAME_ALLOWED", "NAME_PATTERN", "SECTIONS", "TOP_LEVEL", "Check", "check_value"]
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,14 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-POSITIVE = Check(lambda v: _is_number(v) and v > 0, "a finite number > 0")
-NON_NEGATIVE = Check(lambda v: _is_number(v) and v >= 0, "a finite number >= 0")
-POSITIVE_INT = Check(lambda v: _is_int(v) and v > 0, "an integer > 0")
+# Upper bounds keep every product of the cost model (MACs x pJ, cycles x arrays) far inside
+# float64 and int64: no real chip is within a factor 1000 of them.
+MAX_NUMBER = 1e12
+MAX_INT = 1 << 20
+
+POSITIVE = Check(lambda v: _is_number(v) and 0 < v <= MAX_NUMBER, "a finite number > 0 and <= 1e12")
+NON_NEGATIVE = Check(lambda v: _is_number(v) and 0 <= v <= MAX_NUMBER, "a finite number >= 0 and <= 1e12")
+POSITIVE_INT = Check(lambda v: _is_int(v) and 0 < v <= MAX_INT, "an integer > 0 and <= 1048576")
 DATAFLOW = Check(lambda v: v in {d.value for d in Dataflow}, ", ".join(sorted(d.value for d in Dataflow)))
 BEHAVIOUR = Check(lambda v: v in {b.value for b in AccBehaviour}, ", ".join(sorted(b.value for b in AccBehaviour)))
 ACC_WIDTHS = Check(
@@ -43,6 +49,12 @@ ACC_WIDTHS = Check(
     and list(v) == sorted(set(v)),
     "a non-empty ascending list of distinct integers 8..64 (bits)",
 )
+
+# A profile's name labels results.csv rows, Markdown tables, HTML and matplotlib legends
+# (where "$" starts mathtext): plain text only.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+\-=@:,()# ]{0,79}")
+NAME_ALLOWED = ("1..80 characters: letters, digits and _ . + - = @ : , ( ) # and spaces, not starting with a "
+                "space or punctuation other than _")
 
 # Scalars at the top level that are not {value, source} quantities.
 TOP_LEVEL = ("name", "description", "extends")
@@ -75,5 +87,5 @@ REQUIRED_MODE = OperandMode.FP16.value  # float layers and the last-resort fallb
 def check_value(check: Check, value: object) -> bool:
     try:
         return bool(check.ok(value))
-    except TypeError:
+    except (TypeError, ValueError, OverflowError):
         return False

@@ -76,6 +76,12 @@ def _as_phases(phases) -> list[Phase]:
     return out
 
 
+# Bounds that keep every count of the cost model (MACs, operand bytes, cycles; profile
+# integers are <= 2**20) inside int64 instead of wrapping to negative numbers.
+MAX_DIM = 1 << 24  # tokens, K or N of one GEMM: 16.7 M
+MAX_MACS = 1 << 50  # tokens * K * N of one GEMM: 1.1e15
+
+
 def _workload_arrays(workload: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     missing = [c for c in ("tokens", "k", "n") if c not in workload.columns]
     if missing:
@@ -85,7 +91,15 @@ def _workload_arrays(workload: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np
         values = workload[col].to_numpy()
         if values.dtype.kind not in "iu" or (values.size and values.min() < 1):
             raise ValueError(f"workload[{col!r}] must hold integers >= 1; got dtype {values.dtype}, min {values.min()}")
+        if values.size and int(values.max()) > MAX_DIM:
+            raise ValueError(f"workload[{col!r}] holds {int(values.max())}; allowed: integers 1..{MAX_DIM} "
+                             "(larger counts would overflow int64)")
         arrays.append(values.astype(np.int64))
+    # float64 holds these products (< 2**72) to 16 digits: enough to compare with 2**50
+    macs = arrays[0].astype(np.float64) * arrays[1] * arrays[2]
+    if macs.size and macs.max() > MAX_MACS:
+        raise ValueError(f"workload has a GEMM of {macs.max():.4g} MACs (tokens*k*n); allowed: at most {MAX_MACS} "
+                         "(larger counts would overflow int64)")
     return arrays[0], arrays[1], arrays[2]
 
 

@@ -40,6 +40,9 @@ class Operand:
         return max(abs(self.lo), abs(self.hi))
 
 
+_TORCH_SHELL_UINTS = ("torch.uint16", "torch.uint32", "torch.uint64")
+
+
 def _is_torch(a) -> bool:
     return type(a).__module__.startswith("torch")
 
@@ -74,6 +77,15 @@ def _operand(name: str, a, bits) -> Operand:
     if a.ndim != 2:
         raise ValueError(f"{name} must be 2-D; got shape {tuple(a.shape)}")
     container_bits, signed = _dtype_info(name, a)
+    if not _is_torch(a) and not a.dtype.isnative:
+        # Byte order is storage, not value: the kernels take native integers (Numba cannot type others).
+        a = a.astype(a.dtype.newbyteorder("="))
+    if _is_torch(a) and str(a.dtype) in _TORCH_SHELL_UINTS:
+        # torch's uint16/32/64 lack min/max and matmul: numpy holds them exactly on the CPU; on a GPU
+        # int64 does (the value check below refuses uint64 values past 2**63, which wrap negative).
+        import torch
+
+        a = a.numpy() if a.device.type == "cpu" else a.to(torch.int64)
     if bits is None:
         bits = container_bits
         if not MIN_OPERAND_BITS <= bits <= MAX_OPERAND_BITS:

@@ -7,7 +7,17 @@ import click
 from stamp_sim import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The group; every subcommand runs inside one_line_errors, so no traceback reaches the user."""
+
+    def invoke(self, ctx: click.Context):
+        from stamp_sim.commands._errors import one_line_errors
+
+        with one_line_errors():
+            return super().invoke(ctx)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="stamp-sim")
 def main() -> None:
     """Simulate INT4/INT8 MAC arrays bit for bit and price precision configs on hardware."""

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from hw_models.yaml_io import key_text, load_yaml, short_repr
 from kernels import AccumulatorSpec
-from stamp_sim.transforms import feature_transform_names, sequence_transform_names
+from stamp_sim.transforms import feature_transform_names, orthogonal_wavelets, sequence_transform_names
 
 __all__ = [
     "Allocation",
@@ -43,29 +44,120 @@ class Allocation(str, enum.Enum):
     MAGNITUDE = "magnitude"  # the k highest-energy rows, any transform (the reviewers' baseline)
 
 
-def _enum(cls, value, name):
-    try:
-        return cls(value)
-    except ValueError:
-        allowed = ", ".join(sorted(m.value for m in cls))
-        raise ConfigError(f"PrecisionConfig.{name}={value!r} is not allowed; allowed: {allowed}") from None
+# What a config name may hold: it becomes a CSV cell, a Markdown table cell, HTML text, a
+# matplotlib label (where "$" starts mathtext) and part of cache keys, so only plain text.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+\-=@:,()# ]{0,79}")
+NAME_ALLOWED = "1..80 characters: letters, digits and _ . + - = @ : , ( ) # and spaces, not starting with a space or punctuation other than _"
 
 
-def _transform_name(value, name, allowed: tuple[str, ...]) -> str:
-    """A registered transform name (the transforms registry is the one list of them)."""
-    if isinstance(value, enum.Enum):  # e.g. hw_models' str enums
-        value = value.value
-    if not isinstance(value, str) or value not in allowed:
-        raise ConfigError(f"PrecisionConfig.{name}={value!r} is not a transform; allowed: {', '.join(allowed)}")
-    return value
+def check_name(value) -> str | None:
+    """Why `value` is not a usable config name, or None when it is (see NAME_PATTERN)."""
+    if not isinstance(value, str):
+        return f"allowed: text of {NAME_ALLOWED} (quote a name YAML would read as a number: '007')"
+    if not NAME_PATTERN.fullmatch(value) or value != value.strip():
+        return f"allowed: {NAME_ALLOWED}"
+    return None
 
 
-def _bits(value, name, optional):
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 16:
-        allowed = "None or integers 2..16" if optional else "integers 2..16"
-        raise ConfigError(f"PrecisionConfig.{name}={value!r} is out of range; allowed: {allowed}")
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _int_range(lo: int, hi: int | None, optional: bool = False):
+    text = (f"integers {lo}..{hi}" if hi is not None else f"integers >= {lo}")
+    text = f"None or {text}" if optional else text
+
+    def check(v):
+        if (v is None and optional) or (_is_int(v) and v >= lo and (hi is None or v <= hi)):
+            return None
+        return f"{'is out of range' if _is_int(v) else 'is not an integer'}; allowed: {text}"
+    return check
+
+
+def _number_range(lo: float, hi: float, lo_open: bool = False, text: str = ""):
+    def check(v):
+        if _is_number(v) and (v > lo if lo_open else v >= lo) and v <= hi:
+            return None
+        kind = "is out of range" if _is_number(v) else "is not a finite number"
+        return f"{kind}; allowed: {text or f'{lo:g}..{hi:g}'}"
+    return check
+
+
+def _choice(choices, verb: str = "is not allowed"):
+    def check(v):
+        if isinstance(v, enum.Enum):
+            v = v.value
+        return None if isinstance(v, str) and v in choices else f"{verb}; allowed: {', '.join(choices)}"
+    return check
+
+
+def _bool(v):
+    return None if isinstance(v, bool) else "is not a boolean; allowed: true, false"
+
+
+def _text(v):
+    return None if isinstance(v, str) else "is not text; allowed: a string"
+
+
+def _wavelet(v):
+    if isinstance(v, str) and v in orthogonal_wavelets():
+        return None
+    return ("is not an orthogonal wavelet; allowed: a PyWavelets orthogonal wavelet such as haar, db2, db4, sym4, "
+            "coif1 (stamp_sim.transforms.orthogonal_wavelets() lists all)")
+
+
+def _name_field(v):
+    problem = check_name(v)
+    return None if problem is None else f"is invalid; {problem}"
+
+
+def _allowed_bits(v):
+    ok = isinstance(v, (list, tuple)) and len(v) > 0 and all(_is_int(b) and 2 <= b <= 16 for b in v)
+    return None if ok else "is invalid; allowed: a non-empty list of integers 2..16"
+
+
+def _baseline(v):
+    return None if v is None or (isinstance(v, str) and v) else "is invalid; allowed: None or the name of another config"
+
+
+def _accumulator(v):
+    if v is None or isinstance(v, AccumulatorSpec):
+        return None
+    if isinstance(v, dict):
+        try:
+            AccumulatorSpec.from_dict(v)
+        except (TypeError, ValueError) as exc:
+            return f"is invalid ({' '.join(str(exc).split())[:120]}); allowed: None or an AccumulatorSpec mapping"
+        return None
+    return "is invalid; allowed: None or an AccumulatorSpec mapping (bits, mode, tile, outer_bits, outer_mode)"
+
+
+def _field_checks() -> dict:
+    """Field -> check(value) giving None or the problem; one entry per PrecisionConfig field."""
+    bits = _int_range(2, 16)
+    return {
+        "name": _name_field, "description": _text, "w_bits": _int_range(2, 16, optional=True),
+        "a_bits": _int_range(2, 16, optional=True), "a_high_bits": bits, "high_rows": _int_range(0, 1 << 31),
+        "allocation": _choice(sorted(m.value for m in Allocation)), "allowed_bits": _allowed_bits,
+        "seq_transform": _choice(sequence_transform_names(), "is not a transform"),
+        "seq_levels": _int_range(1, 30), "wavelet": _wavelet,
+        "feature_transform": _choice(feature_transform_names(), "is not a transform"),
+        "smoothquant_alpha": _number_range(0.0, 1.0), "hadamard_seed": _int_range(0, 2**32 - 1),
+        "w_granularity": _choice(("per-channel", "per-group", "per-tensor")),
+        "w_group_size": _int_range(1, 1 << 20, optional=True), "w_symmetric": _bool,
+        "w_clip": _number_range(0.0, 1.0, lo_open=True, text="(0, 1]"),
+        "a_granularity": _choice(("per-group", "per-tensor", "per-token")),
+        "a_group_size": _int_range(1, 1 << 20, optional=True), "a_symmetric": _bool,
+        "a_clip": _number_range(0.0, 1.0, lo_open=True, text="(0, 1]"),
+        "weight_l1": _choice(("a2q", "a2q+", "none")), "weight_method": _choice(WEIGHT_METHODS),
+        "gptq_damp": _number_range(0.0, 1.0), "gptq_act_order": _bool,
+        "gptq_sink_weight": _number_range(1.0, 1e6, text="1..1e6 (1 = the reference GPTQ)"),
+        "accumulator": _accumulator, "baseline": _baseline,
+    }
 
 
 @dataclass(frozen=True)
@@ -126,80 +218,40 @@ class PrecisionConfig:
     baseline: str | None = None
 
     def __post_init__(self) -> None:
+        problems = [f"PrecisionConfig.{key}={short_repr(getattr(self, key))} {problem}"
+                    for key, check in _field_checks().items() if (problem := check(getattr(self, key))) is not None]
+        if not problems:
+            problems = self._cross_field_problems()
+        if problems:
+            raise ConfigError("\n".join(problems))
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        if not isinstance(self.name, str) or not self.name:
-            raise ConfigError(f"PrecisionConfig.name={self.name!r} is invalid; allowed: a non-empty string")
-        if self.baseline is not None and (not isinstance(self.baseline, str) or not self.baseline
-                                          or self.baseline == self.name):
-            raise ConfigError(f"PrecisionConfig.baseline={self.baseline!r} is invalid; allowed: None or the "
-                              "name of another config")
-        _bits(self.w_bits, "w_bits", optional=True)
-        _bits(self.a_bits, "a_bits", optional=True)
-        _bits(self.a_high_bits, "a_high_bits", optional=False)
-        if isinstance(self.high_rows, bool) or not isinstance(self.high_rows, int) or self.high_rows < 0:
-            raise ConfigError(f"PrecisionConfig.high_rows={self.high_rows!r} is invalid; allowed: integers >= 0")
-        set_("allocation", _enum(Allocation, self.allocation, "allocation"))
-        set_("seq_transform", _transform_name(self.seq_transform, "seq_transform", sequence_transform_names()))
-        set_("feature_transform",
-             _transform_name(self.feature_transform, "feature_transform", feature_transform_names()))
-        allowed = tuple(self.allowed_bits)
-        if not allowed or any(isinstance(b, bool) or not isinstance(b, int) or not 2 <= b <= 16 for b in allowed):
-            raise ConfigError(f"PrecisionConfig.allowed_bits={self.allowed_bits!r} is invalid; allowed: integers 2..16")
-        set_("allowed_bits", tuple(sorted(set(allowed))))
-        if isinstance(self.seq_levels, bool) or not isinstance(self.seq_levels, int) or self.seq_levels < 1:
-            raise ConfigError(f"PrecisionConfig.seq_levels={self.seq_levels!r} is invalid; allowed: integers >= 1")
-        if not 0.0 <= float(self.smoothquant_alpha) <= 1.0:
-            raise ConfigError(f"PrecisionConfig.smoothquant_alpha={self.smoothquant_alpha!r}; allowed: 0..1")
-        for key, choices in (
-            ("w_granularity", ("per-channel", "per-group", "per-tensor")),
-            ("a_granularity", ("per-group", "per-tensor", "per-token")),
-            ("weight_l1", ("a2q", "a2q+", "none")),
-        ):
-            if getattr(self, key) not in choices:
-                raise ConfigError(
-                    f"PrecisionConfig.{key}={getattr(self, key)!r} is not allowed; allowed: {', '.join(choices)}"
-                )
-        for key in ("w_group_size", "a_group_size"):
-            gran = getattr(self, key.replace("group_size", "granularity"))
-            size = getattr(self, key)
-            if gran == "per-group" and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-                raise ConfigError(f"PrecisionConfig.{key}={size!r} is needed by per-group; allowed: integers >= 1")
-        for key in ("w_clip", "a_clip"):
-            if not 0.0 < float(getattr(self, key)) <= 1.0:
-                raise ConfigError(f"PrecisionConfig.{key}={getattr(self, key)!r} is out of range; allowed: (0, 1]")
+        set_("allocation", Allocation(self.allocation))
+        for key in ("seq_transform", "feature_transform"):
+            value = getattr(self, key)
+            set_(key, value.value if isinstance(value, enum.Enum) else value)
+        set_("allowed_bits", tuple(sorted(set(self.allowed_bits))))
         if isinstance(self.accumulator, dict):
-            try:
-                set_("accumulator", AccumulatorSpec.from_dict(self.accumulator))
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"PrecisionConfig.accumulator: {exc}") from None
-        elif self.accumulator is not None and not isinstance(self.accumulator, AccumulatorSpec):
-            raise ConfigError(
-                f"PrecisionConfig.accumulator={self.accumulator!r} is invalid; allowed: None or an AccumulatorSpec"
-            )
-        self._check_weight_method()
+            set_("accumulator", AccumulatorSpec.from_dict(self.accumulator))
 
-    def _check_weight_method(self) -> None:
-        if self.weight_method not in WEIGHT_METHODS:
-            raise ConfigError(f"PrecisionConfig.weight_method={self.weight_method!r} is not allowed; "
-                              f"allowed: {', '.join(WEIGHT_METHODS)}")
-        if isinstance(self.gptq_damp, bool) or not isinstance(self.gptq_damp, (int, float)) \
-                or not 0.0 <= self.gptq_damp <= 1.0:
-            raise ConfigError(f"PrecisionConfig.gptq_damp={self.gptq_damp!r} is out of range; allowed: 0..1")
-        if isinstance(self.gptq_sink_weight, bool) or not isinstance(self.gptq_sink_weight, (int, float)) \
-                or not 1.0 <= self.gptq_sink_weight <= 1e6:
-            raise ConfigError(f"PrecisionConfig.gptq_sink_weight={self.gptq_sink_weight!r} is out of range; "
-                              "allowed: 1..1e6 (1 = the reference GPTQ)")
-        if not isinstance(self.gptq_act_order, bool):
-            raise ConfigError(f"PrecisionConfig.gptq_act_order={self.gptq_act_order!r}; allowed: true, false")
-        if self.weight_l1 == "none":
-            return
-        if self.accumulator is None or self.w_bits is None or self.a_bits is None:
-            raise ConfigError(
-                f"PrecisionConfig.weight_l1={self.weight_l1!r} needs integer weights, activations and an accumulator"
-            )
-        if self.accumulator.mode.value == "exact":
-            raise ConfigError(f"PrecisionConfig.weight_l1={self.weight_l1!r} with an exact accumulator bounds "
-                              "nothing; allowed: weight_l1 with a wrap or saturate accumulator")
+    def _cross_field_problems(self) -> list[str]:
+        """Rules between fields, checked once every field has a valid type and range."""
+        problems = []
+        if self.baseline is not None and self.baseline == self.name:
+            problems.append(f"PrecisionConfig.baseline={short_repr(self.baseline)} is invalid; allowed: None or the "
+                            "name of another config")
+        for key in ("w_group_size", "a_group_size"):
+            if getattr(self, key.replace("group_size", "granularity")) == "per-group" and getattr(self, key) is None:
+                problems.append(f"PrecisionConfig.{key}=None is needed by per-group; allowed: integers >= 1")
+        if self.weight_l1 != "none":
+            acc = self.accumulator
+            mode = (acc.mode.value if isinstance(acc, AccumulatorSpec) else acc.get("mode", "wrap")) if acc else None
+            if acc is None or self.w_bits is None or self.a_bits is None:
+                problems.append(f"PrecisionConfig.weight_l1={self.weight_l1!r} needs integer weights, activations "
+                                "and an accumulator")
+            elif mode == "exact":
+                problems.append(f"PrecisionConfig.weight_l1={self.weight_l1!r} with an exact accumulator bounds "
+                                "nothing; allowed: weight_l1 with a wrap or saturate accumulator")
+        return problems
 
     # -- derived -----------------------------------------------------------------------
     @property
@@ -277,25 +329,36 @@ class PrecisionConfig:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "config") -> "PrecisionConfig":
-        """Build from a plain dict; ``extends: PRESET`` starts from a preset."""
+        """Build from a plain dict; ``extends: PRESET`` starts from a preset.
+
+        Every problem (unknown fields, each bad value) is one line of the ConfigError,
+        each prefixed with `source`."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: a config must be a mapping or a preset name, got {type(data).__name__}")
         data = dict(data)
-        base = {}
+        base, problems = {}, []
         if "extends" in data:
-            base = get_preset(data.pop("extends")).to_dict()
-            base.pop("baseline")  # a derived config is not matched to its preset's baseline
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+            try:
+                base = get_preset(data.pop("extends")).to_dict()
+                base.pop("baseline")  # a derived config is not matched to its preset's baseline
+            except ConfigError as exc:
+                problems.append(f"extends: {exc}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = [k for k in data if k not in names]
         if unknown:
-            raise ConfigError(f"{source}: unknown field(s) {unknown}; allowed: {sorted(names)}")
+            shown = ", ".join(key_text(k) for k in unknown[:5])
+            problems.append(f"unknown field(s) {shown}; allowed: {', '.join(sorted(names))}")
+            data = {k: v for k, v in data.items() if k in names}
         merged = {**base, **data}
         if isinstance(merged.get("allowed_bits"), list):
             merged["allowed_bits"] = tuple(merged["allowed_bits"])
         try:
-            return cls(**merged)
+            cfg = cls(**merged)
         except ConfigError as exc:
-            raise ConfigError(f"{source}: {exc}") from None
+            problems.extend(str(exc).splitlines())
+        if problems:
+            raise ConfigError("\n".join(f"{source}: {line}" for line in problems))
+        return cfg
 
 
 def _int_acc() -> AccumulatorSpec:
@@ -336,46 +399,48 @@ def get_preset(name: str) -> PrecisionConfig:
     try:
         return PRESETS[name]
     except (KeyError, TypeError):
-        raise ConfigError(f"preset {name!r} is unknown; allowed: {', '.join(sorted(PRESETS))}") from None
+        raise ConfigError(f"preset {short_repr(name)} is unknown; allowed: {', '.join(sorted(PRESETS))}") from None
 
 
 def load_configs(path: str | Path) -> list:
     """Read a YAML list whose items are preset names, PrecisionConfig mappings or
     ``mixed:PATH`` (a MixedConfig file, relative to the list). ``path`` itself may be
-    ``mixed:PATH`` for a single per-layer allocation."""
+    ``mixed:PATH`` for a single per-layer allocation. Every bad item is reported, one
+    line per problem."""
     if str(path).startswith("mixed:"):
         return [load_mixed(str(path)[len("mixed:"):])]
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read configs file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = load_yaml(path, what="configs file", error=ConfigError)
     if isinstance(data, dict) and "configs" in data:
         data = data["configs"]
     if not isinstance(data, list) or not data:
         raise ConfigError(f"{path}: expected a non-empty list of preset names or config mappings")
-    configs = []
+    configs, problems = [], []
     for i, item in enumerate(data):
-        where = f"{path}: item {i}"
-        if isinstance(item, str) and item.startswith("mixed:"):
-            configs.append(load_mixed((path.parent / item[len("mixed:"):]).resolve()
-                                      if not Path(item[len("mixed:"):]).is_absolute() else item[len("mixed:"):]))
-        elif isinstance(item, str):
-            try:
-                configs.append(get_preset(item))
-            except ConfigError as exc:
-                raise ConfigError(f"{where}: {exc}") from None
-        else:
-            configs.append(PrecisionConfig.from_dict(item, source=where))
+        try:
+            configs.append(_config_item(item, path, f"{path}: item {i}"))
+        except ConfigError as exc:
+            problems.extend(str(exc).splitlines())
+    if problems:
+        raise ConfigError("\n".join(problems))
     names = [c.name for c in configs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ConfigError(f"{path}: config names must be unique; repeated: {dup}")
     return configs
+
+
+def _config_item(item, path: Path, where: str):
+    """One item of a configs list: ``mixed:PATH``, a preset name or a config mapping."""
+    if isinstance(item, str) and item.startswith("mixed:"):
+        target = Path(item[len("mixed:"):])
+        return load_mixed(target if target.is_absolute() else (path.parent / target).resolve())
+    if isinstance(item, str):
+        try:
+            return get_preset(item)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return PrecisionConfig.from_dict(item, source=where)
 
 
 @dataclass(frozen=True)
@@ -406,23 +471,36 @@ class RunConfig:
     data: str | None = None
     data_field: str = "text"
 
+    # Upper ends keep every count (tokens x windows x vocabulary, seeds for numpy and torch)
+    # inside int64 and the seeds' 32 bits; real limits (positions, memory) are checked by
+    # the run against the model.
+    LIMITS = {"tokens": (2, 1 << 20), "windows": (1, 100_000), "calib_windows": (0, 100_000),
+              "seed": (0, 2**32 - 1), "int_layers": (0, 100_000)}
+
     def __post_init__(self) -> None:
+        problems = []
         if self.data is not None and (not isinstance(self.data, str) or not self.data):
-            raise ConfigError(f"RunConfig.data={self.data!r} is invalid; allowed: None or a file path")
+            problems.append(f"RunConfig.data={short_repr(self.data)} is invalid; allowed: None or a file path")
         if not isinstance(self.data_field, str) or not self.data_field:
-            raise ConfigError(f"RunConfig.data_field={self.data_field!r} is invalid; allowed: a field name")
-        for key, low in (("tokens", 2), ("windows", 1), ("calib_windows", 0), ("int_layers", 0)):
+            problems.append(f"RunConfig.data_field={short_repr(self.data_field)} is invalid; allowed: a field name")
+        for key, (low, high) in self.LIMITS.items():
             value = getattr(self, key)
-            if key == "int_layers" and value is None:
+            if (key == "int_layers" and value is None) or (_is_int(value) and low <= value <= high):
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"RunConfig.{key}={value!r} is invalid; allowed: integers >= {low}")
-        if not self.configs:
-            raise ConfigError("RunConfig.configs is empty; allowed: at least one precision config")
-        if not self.profiles:
-            raise ConfigError("RunConfig.profiles is empty; allowed: at least one hardware profile")
+            problems.append(f"RunConfig.{key}={short_repr(value)} is invalid; allowed: integers {low}..{high}")
+        if not isinstance(self.model, str) or not self.model:
+            problems.append(f"RunConfig.model={short_repr(self.model)} is invalid; allowed: a model name")
+        if not isinstance(self.out, str) or not self.out:
+            problems.append(f"RunConfig.out={short_repr(self.out)} is invalid; allowed: a folder path")
+        if not self.configs or not all(isinstance(c, (PrecisionConfig, MixedConfig)) for c in self.configs):
+            problems.append("RunConfig.configs is empty or holds other objects; allowed: at least one precision config")
+        if not self.profiles or not all(isinstance(p, str) and p for p in self.profiles):
+            problems.append(f"RunConfig.profiles={short_repr(self.profiles)} is invalid; allowed: at least one "
+                            "hardware profile name or path")
         if self.device not in ("cpu", "cuda"):
-            raise ConfigError(f"RunConfig.device={self.device!r} is not allowed; allowed: cpu, cuda")
+            problems.append(f"RunConfig.device={short_repr(self.device)} is not allowed; allowed: cpu, cuda")
+        if problems:
+            raise ConfigError("\n".join(problems))
         names = [c.name for c in self.configs]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -447,20 +525,32 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "run.json") -> "RunConfig":
+        """Inverse of to_dict; ConfigError naming `source` and each bad field."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: run: got {type(data).__name__}; allowed: a mapping of run options")
         allowed = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - allowed)
+        unknown = [key_text(k) for k in data if k not in allowed]
         if unknown:
-            raise ConfigError(f"{source}: unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+            raise ConfigError(f"{source}: unknown field(s) {', '.join(unknown[:5])}; allowed: "
+                              f"{', '.join(sorted(allowed))}")
         data = dict(data)
         if "configs" in data:
+            items = data["configs"]
+            if not isinstance(items, list) or not all(isinstance(c, dict) for c in items):
+                raise ConfigError(f"{source}: run.configs: got {short_repr(items)}; allowed: a list of config mappings")
             data["configs"] = tuple(
                 MixedConfig.from_dict(c["mixed"], source=f"{source}: configs[{i}]") if "mixed" in c
                 else PrecisionConfig.from_dict(c, source=f"{source}: configs[{i}]")
-                for i, c in enumerate(data["configs"])
+                for i, c in enumerate(items)
             )
         if "profiles" in data:
+            if not isinstance(data["profiles"], list):
+                raise ConfigError(f"{source}: run.profiles: got {short_repr(data['profiles'])}; allowed: a list")
             data["profiles"] = tuple(data["profiles"])
-        return cls(**data)
+        try:
+            return cls(**data)
+        except ConfigError as exc:
+            raise ConfigError("\n".join(f"{source}: {line}" for line in str(exc).splitlines())) from None
 
 
 @dataclass(frozen=True)
@@ -482,8 +572,9 @@ class MixedConfig:
     layers: tuple[tuple[str, PrecisionConfig], ...] = ()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ConfigError(f"MixedConfig.name={self.name!r} is invalid; allowed: a non-empty string")
+        problem = check_name(self.name)
+        if problem is not None:
+            raise ConfigError(f"MixedConfig.name={short_repr(self.name)} is invalid; {problem}")
         names = [n for n, _ in self.layers]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -509,37 +600,37 @@ class MixedConfig:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "mixed config") -> "MixedConfig":
+        """Build from the YAML form above; every bad layer entry is one line of the error."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: a mixed config must be a mapping with name, default, layers")
-        unknown = sorted(set(data) - {"name", "default", "layers"})
+        unknown = [key_text(k) for k in data if k not in {"name", "default", "layers"}]
         if unknown:
-            raise ConfigError(f"{source}: unknown field(s) {unknown}; allowed: ['default', 'layers', 'name']")
-
-        def one(value, where):
-            if isinstance(value, str):
-                try:
-                    return get_preset(value)
-                except ConfigError as exc:
-                    raise ConfigError(f"{source}: {where}: {exc}") from None
-            return PrecisionConfig.from_dict(value, source=f"{source}: {where}")
-
+            raise ConfigError(f"{source}: unknown field(s) {', '.join(unknown[:5])}; allowed: default, layers, name")
         layers = data.get("layers") or {}
         if not isinstance(layers, dict):
-            raise ConfigError(f"{source}: layers must map module names to configs")
-        return cls(
-            name=str(data.get("name", "mixed")),
-            default=one(data.get("default", "fp"), "default"),
-            layers=tuple((str(n), one(v, f"layers.{n}")) for n, v in layers.items()),
-        )
+            raise ConfigError(f"{source}: layers: got {short_repr(layers)}; allowed: a mapping of module names to "
+                              "configs")
+        problems, built = [], []
+        entries = [("default", data.get("default", "fp"))] + [(f"layers.{key_text(n, 200)}", v)
+                                                              for n, v in layers.items()]
+        for where, value in entries:
+            try:
+                built.append(get_preset(value) if isinstance(value, str) else
+                             PrecisionConfig.from_dict(value, source=f"{source}: {where}"))
+            except ConfigError as exc:
+                problems.extend(line if line.startswith(source) else f"{source}: {where}: {line}"
+                                for line in str(exc).splitlines())
+        if problems:
+            raise ConfigError("\n".join(problems))
+        try:
+            return cls(name=data.get("name", "mixed"), default=built[0],
+                       layers=tuple((str(n), c) for n, c in zip(layers, built[1:])))
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
 
 def load_mixed(path: str | Path) -> MixedConfig:
     """Read a MixedConfig YAML file (see MixedConfig)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read mixed config ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = load_yaml(path, what="mixed config", error=ConfigError)
     return MixedConfig.from_dict(data, source=str(path))

@@ -25,6 +25,7 @@ __all__ = [
     "PRICE_COLUMNS",
     "RESULTS_COLUMNS",
     "RUN_SUMMARY",
+    "TEXT_COLUMNS",
     "Column",
     "Fmt",
     "Source",
@@ -272,3 +273,9 @@ def described_columns() -> tuple[Column, ...]:
         if c.label:
             out.setdefault(c.name, c)
     return tuple(out.values())
+
+
+#: Columns that hold text (config names, labels): read back as str exactly, never parsed as
+#: numbers or NA (a config named "007", "NA" or "1e3" survives a round trip).
+TEXT_COLUMNS: frozenset[str] = frozenset(
+    c.name for c in (*PRICE_COLUMNS, *LAYERS_COLUMNS, *RESULTS_COLUMNS) if c.fmt is Fmt.TEXT)

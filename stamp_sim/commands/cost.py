@@ -9,6 +9,7 @@ import hw_models
 from stamp_sim.commands._errors import one_line_errors
 from stamp_sim.config import PRESETS, get_preset
 from stamp_sim.pricing import price_workload
+from stamp_sim.report import write_csv_atomic
 from stamp_sim.schema import PRICE_COLUMNS, column, convert
 
 # The table's columns and headers, from the schema; every column but the labels and the bound sums.
@@ -24,9 +25,12 @@ def _parse_shape(ctx, param, value):
     try:
         s, k, n = (int(p) for p in parts)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not s,K,N; allowed: three positive integers, e.g. 2048,576,576") from None
+        raise click.BadParameter(f"{value[:60]!r} is not s,K,N; allowed: three positive integers, e.g. 2048,576,576") from None
     if min(s, k, n) < 1:
         raise click.BadParameter(f"{value!r} has a value < 1; allowed: three positive integers, e.g. 2048,576,576")
+    if max(s, k, n) > hw_models.MAX_DIM or s * k * n > hw_models.MAX_MACS:
+        raise click.BadParameter(f"{value[:60]!r} is too large; allowed: each number <= {hw_models.MAX_DIM} and "
+                                 f"s*K*N <= {hw_models.MAX_MACS} MACs (larger counts would overflow int64)")
     return s, k, n
 
 
@@ -68,7 +72,7 @@ def _workload(shape, model, tokens) -> pd.DataFrame:
                    "folder, a .gguf file or a config.json (no weights needed).")
 @click.option("--config", "configs", multiple=True, default=("w4a4-stamp",), show_default=True,
               type=click.Choice(sorted(PRESETS)), help="Precision preset (repeatable).")
-@click.option("--tokens", type=click.IntRange(min=1), default=None,
+@click.option("--tokens", type=click.IntRange(1, 1 << 20), default=None,
               help="Sequence length for --model (default 2048; a ViT: its input size).")
 @click.option("--phase", type=click.Choice(["prefill", "decode"]), default="prefill", show_default=True,
               help="prefill prices all tokens (STaMP applies); decode one token (it does not).")
@@ -84,7 +88,8 @@ def cost(profile, shape, model, configs, tokens, phase, csv_path):
         table = price_workload(work, _presets(configs, model), [prof], [phase])
     table["latency_us"] = convert(table["latency_s"], "s", column("latency_us").unit)
     if csv_path:
-        table.to_csv(csv_path, index=False)
+        with one_line_errors():
+            write_csv_atomic(table, csv_path)
     for name in configs:
         rows = table[table.config == name]
         click.echo(f"\n{name} on {prof.name}, {phase}: {get_preset(name).description}")

@@ -49,16 +49,16 @@ def _resumed(ctx: click.Context, resume_dir: str, options: dict) -> RunConfig:
 @click.option("--data-field", default="text", show_default=True, help="Field holding the text in .jsonl / .parquet.")
 @click.option("--configs", "configs_file", default=None,
               help="YAML list of preset names / PrecisionConfig mappings (default: every preset).")
-@click.option("--tokens", default=512, show_default=True, type=int, help="Tokens per evaluation window.")
-@click.option("--windows", default=4, show_default=True, type=int, help="Evaluation windows (or images).")
-@click.option("--calib-windows", default=2, show_default=True, type=int, help="Calibration windows (KLT, SmoothQuant).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for window choice and randomized rotations.")
+@click.option("--tokens", default=512, show_default=True, type=click.IntRange(2, 1 << 20), help="Tokens per evaluation window.")
+@click.option("--windows", default=4, show_default=True, type=click.IntRange(1, 100_000), help="Evaluation windows (or images).")
+@click.option("--calib-windows", default=2, show_default=True, type=click.IntRange(0, 100_000), help="Calibration windows (KLT, SmoothQuant).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1), help="Seed for window choice and randomized rotations.")
 @click.option("--out", default="reports", show_default=True, help="Root folder of run directories.")
 @click.option("--resume", "resume_dir", default=None, type=click.Path(file_okay=False),
               help="Finish an interrupted run directory with its run.json options (others given must agree).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Where the model is evaluated.")
-@click.option("--int-layers", default=None, type=int, show_default="all",
+@click.option("--int-layers", default=None, type=click.IntRange(0, 100_000), show_default="all",
               help="Layers per config in the exact-accumulator agreement check (evenly spaced). Accuracy always "
                    "runs every layer whose accumulator can overflow through the integer kernels.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
@@ -90,7 +90,9 @@ def run(ctx, profiles, model, data, data_field, configs_file, tokens, windows, c
         run_dir = run_experiment(run_cfg, Path(resume_dir) if resume_dir else None, progress=progress)
     import pandas as pd
 
-    results = pd.read_csv(run_dir / "results.csv")
+    from stamp_sim.report import read_table
+
+    results = read_table(run_dir / "results.csv")
     cols = [c for c in RUN_SUMMARY if c in results and results[c].notna().any()]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         click.echo(results[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))

@@ -32,13 +32,13 @@ def _csv_list(ctx, param, value):
 @click.option("--order", type=click.Choice(["sensitivity", "per-cost"]), default="sensitivity", show_default=True,
               help="Lower least-sensitive first, or least sensitivity per unit of cost saved first.")
 @click.option("--tokens", default=256, show_default=True, type=int, help="Tokens per window.")
-@click.option("--calib-windows", default=2, show_default=True, type=int, help="Windows the metrics are scored on.")
-@click.option("--windows", default=2, show_default=True, type=int, help="Held-out windows for perplexity.")
-@click.option("--budgets", default=3, show_default=True, type=int,
+@click.option("--calib-windows", default=2, show_default=True, type=click.IntRange(1, 100_000), help="Windows the metrics are scored on.")
+@click.option("--windows", default=2, show_default=True, type=click.IntRange(1, 100_000), help="Held-out windows for perplexity.")
+@click.option("--budgets", default=3, show_default=True, type=click.IntRange(1, 1000),
               help="Budget points between the all-cheapest and all-base cost.")
 @click.option("--blocks", default=None, help="Score only these transformer blocks, e.g. 0-3,29 (others stay at base).")
-@click.option("--max-groups", default=None, type=int, help="Score at most this many groups, evenly spaced.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the window choice.")
+@click.option("--max-groups", default=None, type=click.IntRange(1, 100_000), help="Score at most this many groups, evenly spaced.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1), help="Seed for the window choice.")
 @click.option("--out", default="reports", show_default=True, help="Root folder of run directories.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
 def sensitivity(profile, model, data, data_field, candidates, base, axis, order, tokens, calib_windows, windows, budgets, blocks,

@@ -14,7 +14,8 @@ from stamp_sim.commands._errors import one_line_errors
               help="Backends to check against the reference (repeatable; default: all).")
 @click.option("--cases", default=20, show_default=True, type=click.IntRange(0, 10_000),
               help="Random cases in addition to the adversarial ones.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="Seed of the random cases.")
 def validate(backends, cases, seed):
     """Check every kernel backend bit for bit against kernels.reference, and the integer
     STaMP layer against the fake-quant float path; exit 1 on any mismatch."""

@@ -14,7 +14,7 @@ import functools
 from importlib import resources
 from pathlib import Path
 
-import yaml
+from hw_models.yaml_io import load_yaml
 
 from .errors import ModelInputError
 from .registry import LoadedModel, ModelKind, ModelSpec
@@ -34,11 +34,9 @@ DIT_FIELDS = {"pixart": ("num_layers", "num_attention_heads", "attention_head_di
 
 
 def _read_yaml(path: Path) -> object:
-    """The one place a card file is parsed (safe YAML)."""
-    try:
-        return yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ModelInputError(f"{path}: cannot be read as YAML ({str(exc).splitlines()[0]})") from None
+    """The one place a card file is parsed: hw_models.load_yaml (safe YAML behind size,
+    alias and depth limits), errors as ModelInputError."""
+    return load_yaml(path, what="architecture card", error=ModelInputError)
 
 
 def _check(path: Path, data: object) -> list[str]:

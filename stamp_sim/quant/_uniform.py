@@ -79,7 +79,13 @@ class QuantizedTensor:
     symmetric: bool
 
     def dequantize(self) -> torch.Tensor:
-        return ((self.q - self.zero_point) * self.scale).reshape(self.shape)
+        """(q - zero_point) * scale; a code beyond the dtype's range (asymmetric rows spanning
+        nearly twice its maximum) saturates to the largest finite value instead of inf."""
+        values = (self.q - self.zero_point) * self.scale
+        if values.is_floating_point():
+            big = torch.finfo(values.dtype).max
+            values = values.clamp(-big, big)
+        return values.reshape(self.shape)
 
 
 def _bits_tensor(bits, x: torch.Tensor, granularity: Granularity) -> torch.Tensor:
@@ -160,6 +166,7 @@ def quantize(
         amax = work.abs().amax(dim=dims, keepdim=True) * clip_ratio
         scale = torch.where(amax > 0, amax / qmax, torch.ones_like(amax))
         zero_point = torch.zeros_like(scale)
+        scale = _normal_scale(scale)
     else:
         qmax = (2**b - 1).to(work.dtype)
         qmin = torch.zeros_like(qmax)
@@ -167,9 +174,21 @@ def quantize(
         hi = work.amax(dim=dims, keepdim=True).clamp(min=0) * clip_ratio
         span = hi - lo
         scale = torch.where(span > 0, span / qmax, torch.ones_like(span))
+        # hi - lo overflows for rows spanning more than the dtype's maximum; each term does not
+        scale = _normal_scale(torch.where(torch.isfinite(span), scale, hi / qmax - lo / qmax))
         zero_point = torch.round(-lo / scale).clamp(min=0).minimum(qmax)
     q = torch.clamp(torch.round(work / scale) + zero_point, qmin, qmax)
     return QuantizedTensor(q=q, scale=scale, zero_point=zero_point, bits=b, shape=shape, symmetric=symmetric)
+
+
+def _normal_scale(scale: torch.Tensor) -> torch.Tensor:
+    """Scales at least the dtype's smallest normal number.
+
+    A row of subnormals has amax / qmax below it (even 0): x / scale would be inf or NaN.
+    At the smallest normal step such rows quantize to codes near 0, an error of at most
+    half that step (1e-38 in float32).
+    """
+    return scale.clamp(min=torch.finfo(scale.dtype).tiny)
 
 
 def dequantize(qt: QuantizedTensor) -> torch.Tensor:

@@ -16,13 +16,14 @@ import json
 import math
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from stamp_sim.report.errors import ReportError
+from stamp_sim.schema import TEXT_COLUMNS
 
 __all__ = [
     "append_rows_atomic",
@@ -34,6 +35,10 @@ __all__ = [
     "write_json_atomic",
     "write_text_atomic",
 ]
+
+# What pandas' default reading takes as missing, for the non-text columns (to_csv writes
+# NaN as an empty cell; "nan"/"inf" spellings may come from other tools).
+_NA_WORDS = ["", "nan", "NaN", "NA", "N/A", "null", "NULL", "None", "<NA>", "-nan", "-NaN"]
 
 # Enough to get past any realistic same-second collision (16 bits of randomness each).
 _MAX_RUN_DIR_ATTEMPTS = 64
@@ -185,11 +190,20 @@ def write_json_atomic(obj, path: Path | str) -> Path:
     return write_text_atomic(text + "\n", path)
 
 
-def read_table(path: Path | str) -> pd.DataFrame:
-    """Read a CSV written by ``write_csv_atomic``; a missing or unreadable file raises ReportError."""
+def read_table(path: Path | str, text_columns: Iterable[str] = TEXT_COLUMNS) -> pd.DataFrame:
+    """Read a CSV written by ``write_csv_atomic``; a missing or unreadable file raises ReportError.
+
+    Columns named in `text_columns` (default: the schema's text columns) come back as
+    the exact strings written: no number parsing ("007" stays "007") and no NA words
+    ("NA", "None" stay text; an empty cell is ""). Other columns parse as pandas does,
+    an empty cell being NaN.
+    """
     path = Path(path)
     try:
-        return pd.read_csv(path)
+        header = pd.read_csv(path, nrows=0).columns
+        text = [c for c in header if c in set(text_columns)]
+        return pd.read_csv(path, dtype={c: str for c in text}, keep_default_na=False,
+                           na_values={c: _NA_WORDS for c in header if c not in text})
     except FileNotFoundError:
         raise ReportError(f"cannot read {path}: no such file") from None
     except pd.errors.EmptyDataError:

@@ -23,11 +23,14 @@ from stamp_sim.config_eval import adapt_config, evaluate_config
 from stamp_sim.evaluation import float_reference, prepare_data
 from stamp_sim.models import LoadedModel, load_model, model_spec, workload
 from stamp_sim.pricing import cost_summary
-from stamp_sim.report import append_rows_atomic, new_run_dir, write_csv_atomic, write_json_atomic, write_report
+from stamp_sim.preflight import config_problems, sequence_problems
+from stamp_sim.report import (append_rows_atomic, new_run_dir, read_table, write_csv_atomic, write_json_atomic,
+                              write_report)
 from stamp_sim.results import config_fields, layer_rows, result_rows
 from stamp_sim.token_energy import token_energy
 
-__all__ = ["LAYERS", "RESULTS", "RUN_JSON", "TOKEN_ENERGY", "load_run", "resume_conflicts", "run_experiment"]
+__all__ = ["LAYERS", "RESULTS", "RUN_JSON", "TOKEN_ENERGY", "is_finished", "load_run", "resume_conflicts",
+           "run_experiment"]
 
 RESULTS, LAYERS, TOKEN_ENERGY, RUN_JSON = "results.csv", "layers.csv", "token_energy.csv", "run.json"
 
@@ -84,7 +87,9 @@ def _meta(run: RunConfig, loaded: LoadedModel) -> dict:
 
 
 def _open_run_dir(run: RunConfig, loaded: LoadedModel, run_dir: Path | None) -> tuple[Path, dict, set]:
-    """(run directory, run.json's contents, configs already finished); a new directory when None."""
+    """(run directory, run.json's contents, configs already finished); a new directory when None.
+
+    run.json is written at once with status "running"."""
     meta = _meta(run, loaded)
     if run_dir is None:
         run_dir = new_run_dir(Path(run.out), prefix=loaded.name)  # a path's file-safe name
@@ -92,10 +97,30 @@ def _open_run_dir(run: RunConfig, loaded: LoadedModel, run_dir: Path | None) -> 
     if (run_dir / RUN_JSON).exists():  # resuming: keep when the run began
         meta["started"] = load_run(run_dir)[1].get("started", meta["started"])
         meta["resumed"] = provenance.utc_now()
-    else:
-        write_json_atomic(meta, run_dir / RUN_JSON)
-    done = set(pd.read_csv(run_dir / RESULTS).config.astype(str)) if (run_dir / RESULTS).exists() else set()
+    meta["status"] = "running"
+    write_json_atomic(meta, run_dir / RUN_JSON)
+    done = set(read_table(run_dir / RESULTS).config) if (run_dir / RESULTS).exists() else set()
     return run_dir, meta, done
+
+
+def is_finished(run_dir: Path | str) -> bool:
+    """True when run_dir's run.json says the run finished (status "finished"; a run.json from
+    before statuses: every config in results.csv and report.html written)."""
+    run, meta = load_run(run_dir)
+    status = meta.get("status")
+    if status is not None:
+        return status == "finished"
+    path = Path(run_dir)
+    if not (path / RESULTS).exists() or not (path / "report.html").exists():
+        return False
+    return {c.name for c in run.configs} <= set(read_table(path / RESULTS).config)
+
+
+def _check_edges(run: RunConfig, loaded: LoadedModel, data, work) -> None:
+    problems = config_problems([adapt_config(c, loaded.kind) for c in run.configs], loaded, work, data.tokens,
+                               data.grid)
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def _baseline(cfg, run: RunConfig) -> PrecisionConfig | None:
@@ -107,34 +132,62 @@ def _baseline(cfg, run: RunConfig) -> PrecisionConfig | None:
 
 
 def _finish(run_dir: Path, run: RunConfig, meta: dict) -> None:
-    results = pd.read_csv(run_dir / RESULTS)
-    layers = pd.read_csv(run_dir / LAYERS) if (run_dir / LAYERS).exists() else pd.DataFrame()
+    results = read_table(run_dir / RESULTS)
+    layers = read_table(run_dir / LAYERS) if (run_dir / LAYERS).exists() else pd.DataFrame()
     token_path = run_dir / TOKEN_ENERGY
-    tokens = pd.read_csv(token_path) if token_path.exists() and token_path.stat().st_size > 1 else None
+    tokens = read_table(token_path) if token_path.exists() and token_path.stat().st_size > 1 else None
     order = {c.name: i for i, c in enumerate(run.configs)}
     results = results.sort_values(by="config", key=lambda s: s.map(order), kind="stable")
     meta["finished"] = provenance.utc_now()
+    meta["status"] = "finished"
     write_report(run_dir, results, layers, tokens, meta)
+
+
+def _prepare(run: RunConfig):
+    """Profiles, model, data and workload, every input checked: nothing is written yet."""
+    profiles = [hw_models.load_profile(p) for p in run.profiles]
+    loaded = load_model(run.model)
+    problems = sequence_problems(run.model, loaded, run.tokens, run.windows)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    data = prepare_data(loaded, run.tokens, run.windows, run.calib_windows, run.seed, run.data, run.data_field)
+    work = workload(loaded, data.tokens)
+    _check_edges(run, loaded, data, work)
+    return profiles, loaded, data, work
 
 
 def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool = True) -> Path:
     """Run (or, given an existing `run_dir`, resume) a sweep; returns the run directory.
 
-    Finished configs (rows already in run_dir/results.csv) are skipped; each newly finished
-    config is appended atomically before the next one starts.
+    Every input is checked before a directory is created. Finished configs (rows already
+    in run_dir/results.csv) are skipped; each newly finished config is appended atomically
+    before the next one starts. run.json's status says running, failed (with the error)
+    or finished; resuming a finished run changes no file.
     """
-    profiles = [hw_models.load_profile(p) for p in run.profiles]  # fail fast on a bad profile
+    if run_dir is not None and is_finished(run_dir):
+        return Path(run_dir)
     spec = model_spec(run.model)
     if not spec.loadable:
         from stamp_sim.workflows.cost_only import run_cost_only
 
-        return run_cost_only(run, spec, profiles, NOTES)
-    loaded = load_model(run.model)
-    data = prepare_data(loaded, run.tokens, run.windows, run.calib_windows, run.seed, run.data, run.data_field)
+        return run_cost_only(run, spec, [hw_models.load_profile(p) for p in run.profiles], NOTES)
+    profiles, loaded, data, work = _prepare(run)
     run_dir, meta, done = _open_run_dir(run, loaded, run_dir)
-    model = loaded.model.to(run.device)
     meta["data"] = data.source
-    work = workload(loaded, data.tokens)
+    try:
+        _evaluate_all(run, run_dir, meta, done, (profiles, loaded, data, work), progress)
+        _finish(run_dir, run, meta)
+    except BaseException as exc:
+        meta["status"] = "failed"
+        meta["error"] = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
+        write_json_atomic(meta, run_dir / RUN_JSON)
+        raise
+    return run_dir
+
+
+def _evaluate_all(run: RunConfig, run_dir: Path, meta: dict, done: set, prepared, progress: bool) -> None:
+    profiles, loaded, data, work = prepared
+    model = loaded.model.to(run.device)
     todo = [c for c in run.configs if c.name not in done]
     bar = tqdm(total=len(data.evaluation) * (len(todo) + 1), desc=f"{run.model}", unit="window",
                disable=not progress, file=sys.stderr)
@@ -159,5 +212,3 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
             append_rows_atomic(rows, run_dir / RESULTS, key=["config", "hw"])
     finally:
         bar.close()
-    _finish(run_dir, run, meta)
-    return run_dir

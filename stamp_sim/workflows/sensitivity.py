@@ -26,6 +26,7 @@ from stamp_sim.config import ConfigError, PrecisionConfig, get_preset
 from stamp_sim.config_eval import evaluate_config
 from stamp_sim.evaluation import EvalData, float_reference, prepare_data
 from stamp_sim.models import ModelKind, load_model, workload
+from stamp_sim.preflight import sequence_problems
 from stamp_sim.pricing import cost_summary
 from stamp_sim.report import (
     figure_to_png_bytes,
@@ -161,6 +162,9 @@ def run_sensitivity(cfg: SensitivityConfig, progress: bool = True) -> Path:
     if loaded.kind is not ModelKind.CAUSAL_LM:
         raise ValueError(f"model={cfg.model!r} is a {loaded.kind.value} model; allowed: causal language models "
                          "(sensitivity compares next-token distributions), e.g. smollm2-135m, tiny-llama")
+    problems = sequence_problems(cfg.model, loaded, cfg.tokens, cfg.windows + cfg.calib_windows)
+    if problems:
+        raise ConfigError("\n".join(problems))
     data = prepare_data(loaded, cfg.tokens, cfg.windows, cfg.calib_windows, cfg.seed, cfg.data, cfg.data_field)
     work = workload(loaded, data.tokens)
     groups = layer_groups(work, cfg.blocks, cfg.max_groups)
