@@ -9,20 +9,19 @@ to results.csv / layers.csv atomically, so an interrupted sweep keeps them and
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 import hw_models
 from stamp_sim import provenance
 from stamp_sim.config import ConfigError, PrecisionConfig, RunConfig, get_preset
 from stamp_sim.config_eval import adapt_config, evaluate_config
 from stamp_sim.evaluation import float_reference, prepare_data
-from stamp_sim.models import LoadedModel, load_model, workload
+from stamp_sim.models import LoadedModel, load_model, model_spec, workload
 from stamp_sim.pricing import cost_summary
+from stamp_sim.progress import Stages
 from stamp_sim.report import append_rows_atomic, new_run_dir, write_csv_atomic, write_json_atomic, write_report
 from stamp_sim.results import config_fields, layer_rows, result_rows
 from stamp_sim.token_energy import token_energy
@@ -117,42 +116,51 @@ def _finish(run_dir: Path, run: RunConfig, meta: dict) -> None:
     write_report(run_dir, results, layers, tokens, meta)
 
 
-def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool = True) -> Path:
+def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool = True,
+                   stages: Stages | None = None) -> Path:
     """Run (or, given an existing `run_dir`, resume) a sweep; returns the run directory.
 
     Finished configs (rows already in run_dir/results.csv) are skipped; each newly finished
-    config is appended atomically before the next one starts.
+    config is appended atomically before the next one starts. Each stage reports on
+    `stages` (default: stderr when `progress`, else nothing).
     """
+    stages = stages if stages is not None else Stages(enabled=progress)
     profiles = [hw_models.load_profile(p) for p in run.profiles]  # fail fast on a bad profile
-    loaded = load_model(run.model)
+    first = model_spec(run.model).first_load()
+    with stages.stage(f"loading model {run.model}" + (f" ({first})" if first else "")):
+        loaded = load_model(run.model)
     run_dir, meta, done = _open_run_dir(run, loaded, run_dir)
+    todo = [c for c in run.configs if c.name not in done]
+    stages.say(f"run directory: {run_dir}")
+    if done:
+        stages.say(f"resuming: {len(done)} config(s) already finished are kept ({', '.join(sorted(done))})")
     model = loaded.model.to(run.device)
-    data = prepare_data(loaded, run.tokens, run.windows, run.calib_windows, run.seed)
+    with stages.stage(f"preparing data ({run.windows} evaluation + {run.calib_windows} calibration windows "
+                      f"of {run.tokens} tokens)"):
+        data = prepare_data(loaded, run.tokens, run.windows, run.calib_windows, run.seed)
     meta["data"] = data.source
     work = workload(loaded, data.tokens)
-    todo = [c for c in run.configs if c.name not in done]
-    bar = tqdm(total=len(data.evaluation) * (len(todo) + 1), desc=f"{run.model}", unit="window",
-               disable=not progress, file=sys.stderr)
-    try:
+    with stages.stage("float reference", total=len(data.evaluation), unit="window") as bar:
         reference = float_reference(model, data, run.device, progress=bar)
-        if not (run_dir / TOKEN_ENERGY).exists():
+    if not (run_dir / TOKEN_ENERGY).exists():
+        with stages.stage("token energy before and after the DWT (one layer)"):
             write_csv_atomic(token_energy(loaded, data, list(work.layer), run.device), run_dir / TOKEN_ENERGY)
-        torch.manual_seed(run.seed)
-        run_fields = {"model": run.model, "tokens": data.tokens, "windows": run.windows}
-        for cfg0 in todo:
-            cfg = adapt_config(cfg0, loaded.kind)
-            bar.set_postfix_str(cfg.name)
-            ev = evaluate_config(model, cfg, data, reference, run.device, run.int_layers, progress=bar)
-            if ev.weights_key:
-                meta.setdefault("weight_calibration", {})[cfg.name] = {
-                    "windows": len(data.calibration), "tokens": data.tokens, "seed": run.seed,
-                    "cache_key": ev.weights_key, "note": "calibration windows only, disjoint from evaluation"}
+    torch.manual_seed(run.seed)
+    run_fields = {"model": run.model, "tokens": data.tokens, "windows": run.windows}
+    for k, cfg0 in enumerate(todo, start=1):
+        cfg = adapt_config(cfg0, loaded.kind)
+        label = f"config {k} of {len(todo)} {cfg.name}"
+        ev = evaluate_config(model, cfg, data, reference, run.device, run.int_layers, stages=stages, label=label)
+        if ev.weights_key:
+            meta.setdefault("weight_calibration", {})[cfg.name] = {
+                "windows": len(data.calibration), "tokens": data.tokens, "seed": run.seed,
+                "cache_key": ev.weights_key, "note": "calibration windows only, disjoint from evaluation"}
+        with stages.stage(f"{label}: pricing on {', '.join(p.name for p in profiles)}"):
             ldf = layer_rows(run.model, cfg.name, ev.layers)
             rows = result_rows(run_fields, config_fields(cfg, work, _baseline(cfg, run)), cfg, ev, ldf,
                                cost_summary(work, cfg, profiles))
             append_rows_atomic(ldf, run_dir / LAYERS, key=["config", "layer"])
             append_rows_atomic(rows, run_dir / RESULTS, key=["config", "hw"])
-    finally:
-        bar.close()
-    _finish(run_dir, run, meta)
+    with stages.stage("writing the report (figures, report.md, report.html)"):
+        _finish(run_dir, run, meta)
     return run_dir
