@@ -26,7 +26,8 @@ from stamp_sim.report import append_rows_atomic, new_run_dir, write_csv_atomic, 
 from stamp_sim.results import config_fields, layer_rows, result_rows
 from stamp_sim.token_energy import token_energy
 
-__all__ = ["LAYERS", "RESULTS", "RUN_JSON", "TOKEN_ENERGY", "load_run", "resume_conflicts", "run_experiment"]
+__all__ = ["LAYERS", "RESULTS", "RUN_JSON", "TOKEN_ENERGY", "high_rows_note", "load_run", "resume_conflicts",
+           "run_experiment"]
 
 RESULTS, LAYERS, TOKEN_ENERGY, RUN_JSON = "results.csv", "layers.csv", "token_energy.csv", "run.json"
 
@@ -82,6 +83,20 @@ def _meta(run: RunConfig, loaded: LoadedModel) -> dict:
     }
 
 
+def high_rows_note(configs, tokens: int) -> str:
+    """What a fixed count of high-precision rows costs at this length, e.g. "w4a4-stamp: 64 of
+    128 rows at 8 bits, 6.00 average activation bits"; "" when no config keeps high rows."""
+    groups: dict[tuple, list[str]] = {}
+    for cfg in configs:
+        if isinstance(cfg, PrecisionConfig) and cfg.a_bits is not None and cfg.high_rows > 0:
+            key = (cfg.high_row_count(tokens), cfg.a_high_bits, cfg.a_bits, cfg.average_activation_bits(tokens))
+            groups.setdefault(key, []).append(cfg.name)
+    parts = [f"{', '.join(names)}: {k} of {tokens} rows at {hi} bits, the rest at {lo}, so "
+             f"{avg:.2f} average activation bits" for (k, hi, lo, avg), names in groups.items()]
+    return ("High-precision rows are a fixed count, so short inputs spend more bits: " + "; ".join(parts)
+            + " (the STaMP paper's 64 of 4096 tokens average 4.06).") if parts else ""
+
+
 def _open_run_dir(run: RunConfig, loaded: LoadedModel, run_dir: Path | None) -> tuple[Path, dict, set]:
     """(run directory, run.json's contents, configs already finished); a new directory when None."""
     meta = _meta(run, loaded)
@@ -126,6 +141,8 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
     """
     stages = stages if stages is not None else Stages(enabled=progress)
     profiles = [hw_models.load_profile(p) for p in run.profiles]  # fail fast on a bad profile
+    stages.say(f"stamp-sim run: {len(run.configs)} config(s) on {run.model}, {run.windows} window(s) of "
+               f"{run.tokens} tokens, priced on {', '.join(p.name for p in profiles)}")
     first = model_spec(run.model).first_load()
     with stages.stage(f"loading model {run.model}" + (f" ({first})" if first else "")):
         loaded = load_model(run.model)
@@ -140,6 +157,7 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
         data = prepare_data(loaded, run.tokens, run.windows, run.calib_windows, run.seed)
     meta["data"] = data.source
     work = workload(loaded, data.tokens)
+    meta.update(priced_layers=len(work), high_rows=high_rows_note(run.configs, data.tokens))
     with stages.stage("float reference", total=len(data.evaluation), unit="window") as bar:
         reference = float_reference(model, data, run.device, progress=bar)
     if not (run_dir / TOKEN_ENERGY).exists():
