@@ -39,7 +39,8 @@ def formatted(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 def text_table(headers: list[str], rows: list[list[str]]) -> str:
     """Headers and rows of text as aligned plain-text columns (text left, numbers right)."""
     def numeric(cell: str) -> bool:
-        return cell.rstrip("%").replace(".", "", 1).replace("-", "", 1).replace("e", "", 1).isdigit()
+        core = cell.rstrip("%").replace(",", "").replace(".", "", 1).lstrip("-")
+        return core.replace("e-", "", 1).replace("e+", "", 1).isdigit()
 
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     right = [bool(rows) and all(numeric(r[i]) or r[i] == "n/a" for r in rows) for i in range(len(headers))]
