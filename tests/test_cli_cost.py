@@ -1,6 +1,8 @@
 """`stamp-sim profiles` and `stamp-sim cost` through click's CliRunner, and the
 PrecisionConfig -> hw_models.LayerPrecision mapping behind them."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -196,3 +198,30 @@ def test_cost_config_takes_a_configs_file_and_a_mixed_file(tmp_path):
     energy = table.set_index("config")["energy (mJ)"].astype(float)
     assert energy["w4a6"] < energy["w8a8"] < energy["fp"]
     assert energy["half"] < energy["w8a8"]  # one layer lowered to w4a4
+
+
+def test_profiles_lists_descriptions_and_explains_the_array_column():
+    result = invoke("profiles")
+    assert result.exit_code == 0, result.output
+    for name in hw_models.builtin_names():
+        description = hw_models.load_profile(name).description
+        assert description and f"{name}" in result.output and description in result.output
+    assert "5x64x64 ws" in result.output and "array: COUNTxROWSxCOLS DATAFLOW" in result.output
+
+
+def test_an_extending_profile_without_description_says_what_it_extends(tmp_path):
+    path = tmp_path / "my-phone.yaml"
+    path.write_text("extends: npu\nname: my-phone\nmemory:\n  dram_gbps: 84.8\n")
+    npu = hw_models.load_profile("npu")
+    assert hw_models.load_profile(str(path)).description == f"extends npu: {npu.description}"
+    result = invoke("profiles", "show", str(path))
+    assert result.output.splitlines()[0] == f"my-phone: extends npu: {npu.description}"
+    own = tmp_path / "own.yaml"
+    own.write_text(f"extends: {path.name}\ndescription: mine\n")
+    assert hw_models.load_profile(str(own)).description == "mine"
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("\n".join(line for line in (Path(npu.path).read_text().splitlines())
+                              if not line.startswith("description:")))
+    result = invoke("profiles", "show", str(bare))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "npu: (no description)"
