@@ -31,8 +31,10 @@ __all__ = ["FIGURE_CAPTIONS", "Section", "findings"]
 
 #: Captions for the figures write_report makes, by figure name.
 FIGURE_CAPTIONS = {
-    "cost_vs_accuracy_energy": "Energy against accuracy per config, Pareto front as a line.",
-    "cost_vs_accuracy_latency": "Latency against accuracy per config, Pareto front as a line.",
+    "cost_vs_accuracy_energy": "Energy against accuracy per config, Pareto front as a line; dashed: the "
+                               "unusable-accuracy limit (2x the float perplexity), when a config is above it.",
+    "cost_vs_accuracy_latency": "Latency against accuracy per config, Pareto front as a line; dashed: the "
+                                "unusable-accuracy limit, when a config is above it.",
     "energy_breakdown": "Energy per config split by component (MAC, accumulator, SRAM, DRAM, "
                         "transform, requantization).",
     "layer_sqnr": "Activation SQNR per linear layer, with and without STaMP.",

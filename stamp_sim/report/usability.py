@@ -13,7 +13,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["FLOAT_CONFIG", "MAX_PPL_RATIO", "MIN_OUT_SQNR_DB", "coverage", "unusable", "usability_rule"]
+__all__ = ["FLOAT_CONFIG", "MAX_PPL_RATIO", "MIN_OUT_SQNR_DB", "coverage", "unusable", "usability_rule",
+           "usable_ppl_limit"]
 
 #: The float reference config (a preset) the perplexity rule compares with.
 FLOAT_CONFIG = "fp"
@@ -35,6 +36,11 @@ def _float_ppl(results: pd.DataFrame) -> float:
     values = _value(rows, "ppl")
     values = values[np.isfinite(values)]
     return float(values[0]) if len(values) else math.nan
+
+
+def usable_ppl_limit(results: pd.DataFrame) -> float:
+    """The perplexity above which a config is unusable (MAX_PPL_RATIO x fp's); NaN without fp."""
+    return MAX_PPL_RATIO * _float_ppl(results)
 
 
 def unusable(results: pd.DataFrame) -> pd.Series:

@@ -118,3 +118,16 @@ def test_report_html_references_nothing_outside_itself(tmp_path):
     refs += re.findall(r"url\(\s*['\"]?([^'\")]*)", page, re.I) + re.findall(r"@import\s+['\"]([^'\"]+)", page)
     assert refs and all(ref.startswith(("data:", "#")) for ref in refs), [r[:40] for r in refs]
     assert "<script" not in page.lower() and "<link" not in page.lower() and "<iframe" not in page.lower()
+
+
+def test_the_accuracy_figure_draws_the_unusable_limit_only_when_a_config_is_above_it():
+    from stamp_sim.report import cost_vs_accuracy
+
+    def limit_lines(r):
+        fig = cost_vs_accuracy(r, "energy_mj")
+        return [line.get_ydata()[0] for line in fig.axes[0].get_lines()
+                if line.get_label().startswith("unusable above")]
+
+    r = results_table(hw=("npu",))
+    assert limit_lines(r) == [MAX_PPL_RATIO * 12.0]
+    assert limit_lines(results_table(["fp", "w8a8", "w4a8"], hw=("npu",))) == []
