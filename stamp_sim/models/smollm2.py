@@ -13,6 +13,7 @@ that folder in well under a second and give bit-identical weights.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import shutil
@@ -77,12 +78,26 @@ def converted_dir() -> Path:
         return final
 
 
+@contextlib.contextmanager
+def _no_gguf_bar():
+    """Silence transformers' GGUF dequantization bar (plain tqdm, which its progress-bar switch
+    does not reach): the caller's "loading model" line already says a conversion runs."""
+    from unittest import mock
+
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    from tqdm.auto import tqdm
+
+    with mock.patch.object(gguf_utils, "tqdm", functools.partial(tqdm, disable=True)):
+        yield
+
+
 def _convert(gguf: Path, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    with _no_gguf_bar():
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # The weights are plain float32 now; dropping the GGUF quantizer makes the
     # saved folder an ordinary checkpoint that loads without the gguf package.
     if hasattr(model.config, "quantization_config"):
