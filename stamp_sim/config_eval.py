@@ -22,7 +22,7 @@ import torch
 
 from stamp_sim.config import MixedConfig, PrecisionConfig
 from stamp_sim.evaluation import EvalData, accuracy, model_outputs, run_calibration
-from stamp_sim.integer_check import IntegerCheck, integer_check
+from stamp_sim.integer_check import IntegerCheck, checked_layers, integer_check
 from stamp_sim.models import ModelKind
 from stamp_sim.nn import calibration, layer_stats, quantize_model, restore_model
 from stamp_sim.nn.integer import can_overflow, integer_refusal
@@ -110,8 +110,9 @@ def evaluate_config(model, cfg: PrecisionConfig | MixedConfig, data: EvalData, r
         stats = layer_stats(model)
         for layer in layers.values():
             layer.record_stats = False
-        with stages.stage(f"{prefix}integer check") if int_layers != 0 else _nothing():
-            check = integer_check(model, layers, data, device, int_layers)
+        checked = len(checked_layers(layers, int_layers)) if int_layers != 0 else 0
+        with stages.stage(f"{prefix}integer check", total=checked, unit="layer") if checked else _nothing() as bar:
+            check = integer_check(model, layers, data, device, int_layers, progress=bar)
     finally:
         restore_model(model)
     return ConfigEvaluation(acc, stats, check, weights)

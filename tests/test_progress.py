@@ -51,7 +51,7 @@ def test_run_reports_each_stage_in_order(tmp_path):
                 "loading model tiny-llama ...", "run directory:", "preparing data (2 evaluation + 1 calibration",
                 "float reference: 2/2 window", "config 1 of 2 fp: evaluating: 2/2 window",
                 "config 1 of 2 fp: pricing on tiny ...", "config 2 of 2 w4a4-stamp: evaluating",
-                "config 2 of 2 w4a4-stamp: integer check ...", "config 2 of 2 w4a4-stamp: pricing on tiny ...",
+                "config 2 of 2 w4a4-stamp: integer check: 14/14 layer", "config 2 of 2 w4a4-stamp: pricing on tiny ...",
                 "writing the report"]
     positions = [text.find(line) for line in expected]
     assert -1 not in positions, [line for line, p in zip(expected, positions) if p == -1]
