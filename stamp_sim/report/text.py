@@ -158,10 +158,12 @@ def _tradeoff_items(df: pd.DataFrame, cost: Metric, quality: Metric) -> list[str
         k = _knee(front[cost.column].astype(float).to_numpy(), goods, log_q)
         if k is not None:
             knee = front.iloc[k]
+            change = _pct(float(knee[cost.column]), float(best[cost.column]))
+            than = "than" if change.endswith(("more", "less")) else "as"
             items.append(
                 f"Knee of the Pareto front: {knee['config']} at {_cost(cost, knee[cost.column])} "
-                f"({_qual(quality, knee[quality.column])}): {_pct(float(knee[cost.column]), float(best[cost.column]))} "
-                f"{cost.name} than the most accurate, {best['config']} ({_qual(quality, best[quality.column])}).")
+                f"({_qual(quality, knee[quality.column])}): {change} {cost.name} {than} the most accurate, "
+                f"{best['config']} ({_qual(quality, best[quality.column])}).")
     dom = dominators(ok, cost.column, quality.column, hib)
     dominated = [f"{ok.loc[i, 'config']} (by {ok.loc[j, 'config']})" for i, j in dom.items() if j is not None]
     if dominated:

@@ -91,7 +91,8 @@ def coverage(meta: Mapping | None, results: pd.DataFrame) -> str:
         parts.append(f"Accuracy is measured on prefill: {tokens} tokens per window{where}, against the float model.")
     what = f"the {_count(layers, 'linear layers')} of the transformer blocks" if layers is not None else \
         "the linear layers of the transformer blocks"
-    parts.append(f"Energy and latency price prefill of the same {tokens or 'given'} tokens, {what} only "
+    same = f" of the same {tokens} tokens" if tokens is not None else ""
+    parts.append(f"Energy and latency price prefill{same}, {what} only "
                  "(attention's score and value products, norms, embeddings and lm_head are not priced yet).")
     if "decode_energy_mj" in results.columns and pd.to_numeric(results["decode_energy_mj"], errors="coerce").notna().any():
         parts.append("Decode columns price one token through the same layers, with no sequence transform "

@@ -34,7 +34,7 @@ RESULTS, LAYERS, TOKEN_ENERGY, RUN_JSON = "results.csv", "layers.csv", "token_en
 NOTES = (
     "latency_ms: MAC-array time and vector-unit time (transforms, quantization) add up with no "
     "overlap, so transform overheads are upper bounds; latency = max(compute, DRAM). "
-    "latency_overlap_ms (results.csv) is the optimistic end: the vector unit pipelined with "
+    "latency_overlap_ms (the summary's overlapped column) is the optimistic end: the vector unit pipelined with "
     "the MAC array, max(MAC, vector, DRAM) per layer.",
     "energy and latency cover the linear layers only (attention products, norms and lm_head "
     "are not in the workload).",
@@ -91,8 +91,9 @@ def high_rows_note(configs, tokens: int) -> str:
         if isinstance(cfg, PrecisionConfig) and cfg.a_bits is not None and cfg.high_rows > 0:
             key = (cfg.high_row_count(tokens), cfg.a_high_bits, cfg.a_bits, cfg.average_activation_bits(tokens))
             groups.setdefault(key, []).append(cfg.name)
-    parts = [f"{', '.join(names)}: {k} of {tokens} rows at {hi} bits, the rest at {lo}, so "
-             f"{avg:.2f} average activation bits" for (k, hi, lo, avg), names in groups.items()]
+    parts = [f"{', '.join(names)}: " + (f"all {tokens} rows at {hi} bits" if k == tokens else
+                                        f"{k} of {tokens} rows at {hi} bits, the rest at {lo}")
+             + f", so {avg:.2f} average activation bits" for (k, hi, lo, avg), names in groups.items()]
     return ("High-precision rows are a fixed count, so short inputs spend more bits: " + "; ".join(parts)
             + " (the STaMP paper's 64 of 4096 tokens average 4.06).") if parts else ""
 
