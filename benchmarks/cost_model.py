@@ -6,7 +6,7 @@ Prices random GEMM shapes for 9 precisions (the toolkit's presets, written as pl
 LayerPrecision fields) on every built-in profile, prefill and decode, in one `price`
 call, DataFrame construction included; reports the best of `repeats` runs. For
 contrast: SCALE-Sim needed 3,599 s and 16.8 GB for one 4096x1152x1152 GEMM on a 32x32
-weight-stationary array (COST_MODEL.md); here its cycle count is one formula.
+weight-stationary array (docs/COST_MODEL.md); here its cycle count is one formula.
 """
 
 from __future__ import annotations

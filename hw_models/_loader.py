@@ -164,7 +164,12 @@ def _collect(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, dict], list
     base, base_problems = _collect(base_path, (*chain, path.resolve()))
     # An extending file without its own name is not the base chip: name it after the file.
     base.pop("name", None)
-    base.pop("description", None)
+    # ... nor described as the base chip: without its own description it says what it extends.
+    base_description = base.pop("description", None)
+    if "description" not in leaves and base_description is not None and isinstance(base_description["value"], str):
+        described = f"extends {base_ref}: {base_description['value']}" if base_description["value"] else \
+            f"extends {base_ref}"
+        leaves["description"] = {**base_description, "value": described}
     return {**base, **leaves}, base_problems + problems
 
 

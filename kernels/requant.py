@@ -1,4 +1,4 @@
-"""TFLite / gemmlowp fixed-point requantization of int32 accumulators (ALGORITHMS.md section 4).
+"""TFLite / gemmlowp fixed-point requantization of int32 accumulators (docs/METHODS.md section 5).
 
 Transcribes the reference C++ (TFLite ``QuantizeMultiplier`` and the default double-rounding
 ``MultiplyByQuantizedMultiplier``; gemmlowp ``SaturatingRoundingDoublingHighMul`` and

@@ -22,11 +22,12 @@ import torch
 
 from stamp_sim.config import MixedConfig, PrecisionConfig
 from stamp_sim.evaluation import EvalData, accuracy, model_outputs, run_calibration
-from stamp_sim.integer_check import IntegerCheck, integer_check
+from stamp_sim.integer_check import IntegerCheck, checked_layers, integer_check
 from stamp_sim.models import ModelKind
 from stamp_sim.nn import calibration, layer_stats, quantize_model, restore_model
 from stamp_sim.nn.integer import can_overflow, integer_refusal
-from stamp_sim.nn.weight_calibration import calibrate_weights
+from stamp_sim.nn.weight_calibration import calibrate_weights, calibration_steps
+from stamp_sim.progress import QUIET, Stages
 
 __all__ = ["ConfigEvaluation", "adapt_config", "choose_paths", "evaluate_config"]
 
@@ -80,27 +81,53 @@ def choose_paths(layers: dict) -> int:
 
 @torch.no_grad()
 def evaluate_config(model, cfg: PrecisionConfig | MixedConfig, data: EvalData, reference: list[torch.Tensor],
-                    device: str = "cpu", int_layers: int | None = 0, progress=None) -> ConfigEvaluation:
+                    device: str = "cpu", int_layers: int | None = 0, progress=None,
+                    stages: Stages = QUIET, label: str = "") -> ConfigEvaluation:
     """Evaluate `cfg` on `model` (restored to float afterwards, whatever happens).
 
     reference : evaluation.float_reference(model, data). int_layers : layers the integer
     check runs (None: every supported layer; 0: none). progress : a bar updated per window.
+    stages : where each step (calibration, evaluation, integer check) reports, each line
+    prefixed by `label` (e.g. "config 3 of 9 w4a4"); silent by default.
     """
+    prefix = f"{label}: " if label else ""
     layers = quantize_model(model, cfg, grid=data.grid)
     try:
         for layer in layers.values():
             layer.record_stats = True
         if any(layer.needs_calibration for layer in layers.values()):
-            with calibration(model):
+            with stages.stage(f"{prefix}calibrating activations (KLT / SmoothQuant)"), calibration(model):
                 run_calibration(model, data, device)
-        weights = calibrate_weights(model, layers, data.calibration or data.evaluation[:1],
-                                    lambda batch: model_outputs(model, batch, data.kind, device))
-        choose_paths(layers)
-        acc = accuracy(model, data, reference, device, progress=progress)
+        steps = calibration_steps(layers)
+        with stages.stage(f"{prefix}calibrating weights", total=steps, unit="layer group") if steps \
+                else _nothing() as bar:
+            weights = calibrate_weights(model, layers, data.calibration or data.evaluation[:1],
+                                        lambda batch: model_outputs(model, batch, data.kind, device), progress=bar)
+        int_path = choose_paths(layers)
+        what = f", {int_path} layers on the integer kernels" if int_path else ""
+        with stages.stage(f"{prefix}evaluating{what}", total=len(data.evaluation), unit="window") as bar:
+            acc = accuracy(model, data, reference, device, progress=_Both(bar, progress))
         stats = layer_stats(model)
         for layer in layers.values():
             layer.record_stats = False
-        check = integer_check(model, layers, data, device, int_layers)
+        checked = len(checked_layers(layers, int_layers)) if int_layers != 0 else 0
+        with stages.stage(f"{prefix}integer check", total=checked, unit="layer") if checked else _nothing() as bar:
+            check = integer_check(model, layers, data, device, int_layers, progress=bar)
     finally:
         restore_model(model)
     return ConfigEvaluation(acc, stats, check, weights)
+
+
+class _Both:
+    """Updates two progress bars (the stage's and a caller's), either of which may be None."""
+
+    def __init__(self, *bars) -> None:
+        self.bars = [b for b in bars if b is not None]
+
+    def update(self, n: int = 1) -> None:
+        for bar in self.bars:
+            bar.update(n)
+
+
+def _nothing():
+    return QUIET.stage("")

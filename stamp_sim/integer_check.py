@@ -20,7 +20,7 @@ from stamp_sim.evaluation import EvalData, model_outputs
 from stamp_sim.nn import LayerStats
 from stamp_sim.nn.integer import EXACT, integer_forward, supports_integer
 
-__all__ = ["IntegerCheck", "integer_check", "sample_layers"]
+__all__ = ["IntegerCheck", "checked_layers", "integer_check", "sample_layers"]
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,17 @@ def _capture_inputs(model, layers: dict, names: list[str], data: EvalData, devic
     return {n: captured[n].cpu() for n in names}
 
 
+def checked_layers(layers: dict, count: int | None) -> list[str]:
+    """The layers integer_check checks: up to `count` (None: all) integer-capable ones, evenly spaced."""
+    return sample_layers([n for n, m in layers.items() if supports_integer(m.config)], count)
+
+
 @torch.no_grad()
-def integer_check(model, layers: dict, data: EvalData, device: str, count: int | None) -> IntegerCheck:
+def integer_check(model, layers: dict, data: EvalData, device: str, count: int | None,
+                  progress=None) -> IntegerCheck:
     """Check up to `count` (None: all) integer-capable layers of `layers` ({name: StampLinear})
-    on the first evaluation window's inputs."""
-    names = sample_layers([n for n, m in layers.items() if supports_integer(m.config)], count)
+    on the first evaluation window's inputs. progress : a bar updated once per layer checked."""
+    names = checked_layers(layers, count)
     if not names:
         return IntegerCheck()
     inputs = _capture_inputs(model, layers, names, data, device)
@@ -75,4 +81,6 @@ def integer_check(model, layers: dict, data: EvalData, device: str, count: int |
         exact = integer_forward(layer, x, accumulator=EXACT, stats=LayerStats())
         scale = float(fake.abs().max()) or 1.0
         worst = max(worst, float((exact - fake).abs().max()) / scale)
+        if progress is not None:
+            progress.update(1)
     return IntegerCheck(worst, len(names))

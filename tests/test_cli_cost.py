@@ -1,6 +1,8 @@
 """`stamp-sim profiles` and `stamp-sim cost` through click's CliRunner, and the
 PrecisionConfig -> hw_models.LayerPrecision mapping behind them."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -41,7 +43,7 @@ def test_profiles_show_unknown_is_one_line_error():
 
 
 def test_cost_shape_prints_the_library_numbers():
-    result = invoke("cost", "--hw", "tiny", "--shape", "8,8,8", "--config", "w8a8")
+    result = invoke("cost", "--hw", "tiny", "--shape", "8,8,8", "--config", "w8a8", "--per-layer")
     assert result.exit_code == 0, result.output
     # The tiny hand-computed case (tests/hw_models/test_cost_tiny.py): 30,627.84 pJ, 0.391 us.
     assert "3.063e+04" in result.output
@@ -56,7 +58,8 @@ def test_cost_several_configs_and_csv(tmp_path):
     result = invoke("cost", "--shape", "2048,576,576", "--config", "w4a4-first64", "--config", "w4a4-stamp",
                     "--csv", str(out))
     assert result.exit_code == 0, result.output
-    assert "Totals" in result.output
+    summary = result.output.splitlines()
+    assert [line.split()[0] for line in summary[2:4]] == ["w4a4-first64", "w4a4-stamp"]
     table = pd.read_csv(out)
     assert list(table.config) == ["w4a4-first64", "w4a4-stamp"]
     stamp, first = table.set_index("config").loc["w4a4-stamp"], table.set_index("config").loc["w4a4-first64"]
@@ -72,6 +75,8 @@ def test_cost_several_configs_and_csv(tmp_path):
         (["--shape", "8,8,8", "--hw", "tpu"], "'tpu' is not a built-in profile"),
         (["--shape", "8,8,8", "--hw", "missing.yaml"], "no such profile file"),
         (["--shape", "8,8,8", "--config", "w3a3"], "Invalid value for '--config'"),
+        (["--shape", "8,8,8", "--config", "w3a3"], "neither a preset nor a file"),
+        (["--shape", "8,8,8", "--config", "w8a8", "--config", "w8a8"], "repeated: ['w8a8']"),
         (["--shape", "8,8,8", "--tokens", "16"], "--tokens goes with --model"),
         ([], "exactly one of --shape"),
         (["--shape", "8,8,8", "--model", "smollm2-135m"], "exactly one of --shape"),
@@ -93,7 +98,8 @@ def test_cost_bad_profile_file_names_the_field(tmp_path):
 
 
 def test_cost_model_smollm2_prices_every_linear_layer():
-    result = invoke("cost", "--model", "smollm2-135m", "--tokens", "64", "--config", "w8a8", "--hw", "npu")
+    result = invoke("cost", "--model", "smollm2-135m", "--tokens", "64", "--config", "w8a8", "--hw", "npu",
+                    "--per-layer")
     assert result.exit_code == 0, result.output
     assert "model.layers.29.mlp.down_proj" in result.output
     assert "TOTAL" in result.output
@@ -129,6 +135,93 @@ def test_every_preset_prices():
 
 def test_cost_of_a_vit_defaults_to_its_own_input_size():
     pytest.importorskip("transformers")
-    result = CliRunner().invoke(main, ["cost", "--hw", "tiny", "--model", "dinov2-small", "--config", "w8a8"])
+    result = CliRunner().invoke(main, ["cost", "--hw", "tiny", "--model", "dinov2-small", "--config", "w8a8",
+                                        "--per-layer"])
     assert result.exit_code == 0, result.output
     assert " 257 " in result.output and "TOTAL" in result.output
+
+
+def _summary(output: str) -> pd.DataFrame:
+    """The summary lines of `cost` (header line 2, one line per config) as a table of strings."""
+    lines = output.splitlines()
+    header = [h for h in lines[1].split("  ") if h.strip()]
+    rows = []
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.split("  ") if c.strip()]
+        if len(cells) != len(header):
+            break
+        rows.append(cells)
+    return pd.DataFrame(rows, columns=[h.strip() for h in header])
+
+
+def test_cost_summary_is_one_line_per_config_in_mj_and_ms():
+    result = invoke("cost", "--hw", "tiny", "--shape", "8,8,8", "--config", "w8a8")
+    assert result.exit_code == 0, result.output
+    table = _summary(result.output)
+    assert list(table.columns) == ["config", "energy (mJ)", "latency (ms)", "overlapped (ms)", "DRAM (MB)",
+                                   "weights (MB)", "bound"]
+    # The hand-computed tiny case: 30,627.84 pJ = 3.063e-05 mJ, 0.391 us = 0.000391 ms, 288 DRAM bytes.
+    row = table.iloc[0]
+    assert (row["config"], row["energy (mJ)"], row["latency (ms)"], row["DRAM (MB)"]) == \
+        ("w8a8", "3.063e-05", "0.000391", "0.000288")
+    assert row["bound"] == "compute (0 of 1 layers memory bound)"
+    assert "mac_pJ" not in result.output  # the per-layer table only with --per-layer
+
+
+def test_cost_decode_gives_tokens_per_second_from_the_latency():
+    work = pd.DataFrame({"layer": ["gemm"], "tokens": [64], "k": [576], "n": [576]})
+    npu = hw_models.load_profile("npu")
+    expected = hw_models.totals(price_workload(work, ["w4a4"], [npu], ["decode"]))
+    result = invoke("cost", "--shape", "64,576,576", "--config", "w4a4", "--phase", "decode")
+    assert result.exit_code == 0, result.output
+    row = _summary(result.output).iloc[0]
+    assert float(row["tokens/s"].replace(",", "")) == pytest.approx(1 / expected.latency_s.iloc[0], abs=0.5)
+    assert "tokens/s is an upper bound" in result.output
+
+
+def test_cost_model_defaults_to_512_tokens_like_run():
+    result = invoke("cost", "--model", "tiny-llama", "--config", "w8a8")
+    assert result.exit_code == 0, result.output
+    assert "prefill of 512 tokens" in result.output
+
+
+def test_cost_config_takes_a_configs_file_and_a_mixed_file(tmp_path):
+    configs = tmp_path / "configs.yaml"
+    configs.write_text("- w8a8\n- {extends: w4a4, name: w4a6, a_bits: 6}\n")
+    mixed = tmp_path / "mixed.yaml"
+    mixed.write_text("name: half\ndefault: w8a8\nlayers:\n  model.layers.0.mlp.down_proj: w4a4\n")
+    result = invoke("cost", "--model", "tiny-llama", "--tokens", "64", "--config", str(configs),
+                    "--config", f"mixed:{mixed}", "--config", "fp")
+    assert result.exit_code == 0, result.output
+    table = _summary(result.output)
+    assert list(table["config"]) == ["w8a8", "w4a6", "half", "fp"]
+    energy = table.set_index("config")["energy (mJ)"].astype(float)
+    assert energy["w4a6"] < energy["w8a8"] < energy["fp"]
+    assert energy["half"] < energy["w8a8"]  # one layer lowered to w4a4
+
+
+def test_profiles_lists_descriptions_and_explains_the_array_column():
+    result = invoke("profiles")
+    assert result.exit_code == 0, result.output
+    for name in hw_models.builtin_names():
+        description = hw_models.load_profile(name).description
+        assert description and f"{name}" in result.output and description in result.output
+    assert "5x64x64 ws" in result.output and "array: COUNTxROWSxCOLS DATAFLOW" in result.output
+
+
+def test_an_extending_profile_without_description_says_what_it_extends(tmp_path):
+    path = tmp_path / "my-phone.yaml"
+    path.write_text("extends: npu\nname: my-phone\nmemory:\n  dram_gbps: 84.8\n")
+    npu = hw_models.load_profile("npu")
+    assert hw_models.load_profile(str(path)).description == f"extends npu: {npu.description}"
+    result = invoke("profiles", "show", str(path))
+    assert result.output.splitlines()[0] == f"my-phone: extends npu: {npu.description}"
+    own = tmp_path / "own.yaml"
+    own.write_text(f"extends: {path.name}\ndescription: mine\n")
+    assert hw_models.load_profile(str(own)).description == "mine"
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("\n".join(line for line in (Path(npu.path).read_text().splitlines())
+                              if not line.startswith("description:")))
+    result = invoke("profiles", "show", str(bare))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "npu: (no description)"

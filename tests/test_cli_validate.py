@@ -41,3 +41,35 @@ def test_layer_cases_meet_the_float32_bound():
     layers = table[table.backend == "int layer vs float"]
     assert len(layers) == 4 and (layers.mismatches == 0).all()
     assert np.all(layers.float32_err_over_bound <= 1.0)
+
+
+def test_validate_explains_its_columns_and_names_its_stages():
+    result = CliRunner().invoke(main, ["validate", "--cases", "1", "--backend", "numba"])
+    assert result.exit_code == 0, result.output
+    for note in validation.COLUMN_NOTES:
+        assert note in result.stdout
+    for stage in ("kernel cases vs reference", "layer-sized GEMMs vs reference", "integer STaMP layers vs float"):
+        assert stage in result.stderr
+    assert "0case" not in result.stderr and " case" in result.stderr
+
+
+def test_validate_says_it_compiles_before_a_first_run(monkeypatch):
+    import kernels.numba_backend as nb
+
+    monkeypatch.setattr(nb, "has_compiled_cache", lambda: False)
+    result = CliRunner().invoke(main, ["validate", "--cases", "0", "--backend", "numba"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.index("compiling Numba kernels (first run") < result.stderr.index("kernel cases")
+    monkeypatch.setattr(nb, "has_compiled_cache", lambda: True)
+    result = CliRunner().invoke(main, ["validate", "--cases", "0", "--backend", "numba"])
+    assert "compiling Numba kernels" not in result.stderr
+
+
+def test_the_numba_cache_check_looks_for_compiled_scans(tmp_path, monkeypatch):
+    from kernels.numba_backend import has_compiled_cache
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert not has_compiled_cache()
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "_scan.scan_sat-120.py311.nbi").write_bytes(b"")
+    assert has_compiled_cache()

@@ -144,7 +144,7 @@ def test_an_internal_error_is_one_line_and_a_saved_traceback(tmp_path, monkeypat
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     import sys
 
-    monkeypatch.setattr(sys.modules["stamp_sim.commands.cost"], "price_workload", broken)
+    monkeypatch.setattr(sys.modules["stamp_sim.commands.cost"], "price_config", broken)
     result = CliRunner().invoke(main, ["cost", "--shape", "16,16,16"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     line = result.output.strip().splitlines()[-1]

@@ -19,7 +19,16 @@ from llvmlite import ir  # noqa: E402
 from numba.core import cgutils, types  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
-__all__ = ["kernel", "add_wrap", "mul_wrap", "add_sat", "smin", "smax", "shl", "ashr", "ne_int"]
+__all__ = ["has_compiled_cache", "kernel", "add_wrap", "mul_wrap", "add_sat", "smin", "smax", "shl", "ashr", "ne_int"]
+
+
+def has_compiled_cache() -> bool:
+    """True when Numba's on-disk cache holds compiled kernels of this package (so the first
+    call of each kernel loads it instead of compiling); False on a first run."""
+    root = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(os.path.dirname(__file__), "__pycache__")
+    # Numba's index files are named <module>.<function>-<line>.py<version>.nbi.
+    return any(name.startswith("_scan.") and name.endswith(".nbi")
+               for _, _, names in os.walk(root) for name in names)
 
 
 def kernel(*, parallel: bool = False, inline: str = "never"):

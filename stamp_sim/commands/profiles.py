@@ -17,9 +17,16 @@ def profiles(ctx: click.Context) -> None:
         return
     with one_line_errors():
         rows = [hw_models.load_profile(name).headline() for name in hw_models.builtin_names()]
+        described = {name: hw_models.load_profile(name).description for name in hw_models.builtin_names()}
     table = pd.DataFrame(rows).set_index("name")
     click.echo(table.to_string(na_rep="-"))
-    click.echo("\nDetails and sources: stamp-sim profiles show NAME (or a YAML path)")
+    click.echo("\n*_tops: dense peak per operand mode (-: the chip lacks it; its layers run on a wider mode)\n"
+               "array: COUNTxROWSxCOLS DATAFLOW, e.g. 5x64x64 ws = five 64x64 MAC arrays, weight-stationary "
+               "(ws/os/is: weight-, output-, input-stationary)\n")
+    width = max(len(n) for n in described)
+    for name, description in described.items():
+        click.echo(f"{name:<{width}}  {description or '(no description)'}")
+    click.echo("\nDetails and sources: stamp-sim profiles show NAME (or a YAML path); schema: docs/PROFILES.md")
 
 
 @profiles.command("show")
@@ -28,7 +35,7 @@ def show(name: str) -> None:
     """Every field of profile NAME (a built-in or a YAML path) with its value and source."""
     with one_line_errors():
         prof = hw_models.load_profile(name)
-    click.echo(f"{prof.name}: {prof.description}")
+    click.echo(f"{prof.name}: {prof.description or '(no description)'}")
     click.echo(f"file: {prof.path}")
     values = _values(prof)
     width = max(len(k) for k in prof.sources)

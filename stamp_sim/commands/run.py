@@ -9,7 +9,6 @@ from click.core import ParameterSource
 
 from stamp_sim.commands._errors import one_line_errors
 from stamp_sim.config import PRESETS, RunConfig, load_configs
-from stamp_sim.schema import RUN_SUMMARY
 
 # CLI option -> RunConfig field, for the options a resumed run must not contradict.
 _RUN_OPTIONS = {"profiles": "profiles", "model": "model", "configs_file": "configs", "tokens": "tokens",
@@ -88,12 +87,33 @@ def run(ctx, profiles, model, data, data_field, configs_file, tokens, windows, c
 
         model_spec(run_cfg.model)  # unknown names and bad paths fail before anything is written
         run_dir = run_experiment(run_cfg, Path(resume_dir) if resume_dir else None, progress=progress)
+    _print_summary(run_dir)
+
+
+# Summary columns left to the report, so the screen stays under ~180 characters wide.
+_NOT_ON_SCREEN = ("kl", "sqnr_db", "weight_mb", "act_mb", "decode_energy_mj")
+
+
+def _print_summary(run_dir: Path) -> None:
+    """The report's summary table (same columns and number formats), its usability rule, what
+    the numbers cover, and the report's path."""
+    import json
+
     import pandas as pd
 
     from stamp_sim.report import read_table
+    from stamp_sim.report.tables import formatted, summary_table, text_table
+    from stamp_sim.report.usability import coverage, unusable, usability_rule
 
     results = read_table(run_dir / "results.csv")
-    cols = [c for c in RUN_SUMMARY if c in results and results[c].notna().any()]
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        click.echo(results[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    meta = json.loads((run_dir / "run.json").read_text())
+    table = summary_table(results)
+    headers, rows = formatted(table.drop(columns=[c for c in _NOT_ON_SCREEN if c in table]))
+    flags = unusable(results)
+    if flags.any():
+        headers, rows = headers + ["usable"], [r + ["no" if f else "yes"] for r, f in zip(rows, flags)]
+    click.echo(text_table(headers, rows))
+    click.echo("(KL, SQNR, bytes and decode energy: report.md and results.csv)")
+    click.echo(usability_rule(results))
+    click.echo(coverage(meta, results))
     click.echo(f"report: {run_dir / 'report.html'}")

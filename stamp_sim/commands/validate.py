@@ -20,15 +20,17 @@ def validate(backends, cases, seed):
     """Check every kernel backend bit for bit against kernels.reference, and the integer
     STaMP layer against the fake-quant float path; exit 1 on any mismatch."""
     import pandas as pd
-    from tqdm.auto import tqdm
 
-    from stamp_sim.workflows.validate import KERNEL_BACKENDS, validate as run_validation
+    from stamp_sim.progress import Stages
+    from stamp_sim.workflows.validate import COLUMN_NOTES, KERNEL_BACKENDS, validate as run_validation
 
     with one_line_errors():
-        with tqdm(desc="validate", unit="case", file=sys.stderr) as bar:
-            table = run_validation(cases, seed, tuple(backends) or KERNEL_BACKENDS, progress=bar)
+        table = run_validation(cases, seed, tuple(backends) or KERNEL_BACKENDS, stages=Stages(file=sys.stderr))
     with pd.option_context("display.width", 200, "display.max_colwidth", 60, "display.max_rows", 500):
         click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    click.echo("")
+    for note in COLUMN_NOTES:
+        click.echo(note)
     bad = int(table.mismatches.sum())
     if bad:
         raise click.ClickException(f"{bad} mismatching outputs")

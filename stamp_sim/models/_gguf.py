@@ -9,6 +9,8 @@ transformers version, and later loads read that folder.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import shutil
 import tempfile
@@ -77,13 +79,27 @@ def converted_gguf_dir(gguf: Path, prefix: str, what: str) -> Path:
         return final
 
 
+@contextlib.contextmanager
+def _no_gguf_bar():
+    """Silence transformers' GGUF dequantization bar (plain tqdm, which its progress-bar switch
+    does not reach): the caller's "loading model" line already says a conversion runs."""
+    from unittest import mock
+
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    from tqdm.auto import tqdm
+
+    with mock.patch.object(gguf_utils, "tqdm", functools.partial(tqdm, disable=True)):
+        yield
+
+
 def _convert(gguf: Path, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
-                                                     local_files_only=True)
+        with _no_gguf_bar():
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
+                                                         local_files_only=True)
     except (ValueError, KeyError) as exc:
         raise _unsupported(gguf, exc) from None
     # The weights are plain float32 now; dropping the GGUF quantizer makes the

@@ -19,8 +19,8 @@ def quiet_transformers(what: str) -> Iterator[None]:
     Loading reports and "Loading weights" bars would interleave with the
     CLI's own bars on stderr; real problems still surface as errors or as
     warnings (which pytest turns into failures). One bar is not covered:
-    transformers' GGUF dequantization uses plain tqdm, so the one-time
-    SmolLM2 conversion shows "Converting and de-quantizing GGUF tensors".
+    transformers' GGUF dequantization uses plain tqdm; the SmolLM2 loader
+    silences that one itself (``smollm2._no_gguf_bar``).
     """
     require(what, ("transformers", TRANSFORMERS_INSTALL))
     from transformers.utils import logging as hf_logging

@@ -97,6 +97,8 @@ class ModelSpec:
     def loadable(self) -> bool:
         """True when weights exist to evaluate accuracy (not a config or a card alone)."""
         return not self.cost_only
+    #: What a slow first load will do ("" when nothing: already converted, or nothing to convert).
+    first_load: Callable[[], str] = lambda: ""
 
 
 _SPECS: dict[str, ModelSpec] = {}
@@ -111,13 +113,17 @@ def register_model(
     notes: str,
     skeleton: Callable[[], Any],
     image_size: int | None = None,
+    first_load: Callable[[], str] | None = None,
 ) -> Callable[[Callable[[], LoadedModel]], Callable[[], LoadedModel]]:
-    """Decorator: register ``load`` (no arguments, returns LoadedModel) under ``name``."""
+    """Decorator: register ``load`` (no arguments, returns LoadedModel) under ``name``.
+
+    first_load() says, before loading, what a first load will do that later ones skip."""
 
     def decorate(load: Callable[[], LoadedModel]) -> Callable[[], LoadedModel]:
         if name in _SPECS:
             raise ValueError(f"model name {name!r} is registered twice")
-        _SPECS[name] = ModelSpec(name, kind, notes, load, skeleton, image_size)
+        _SPECS[name] = ModelSpec(name, kind, notes, load, skeleton, image_size,
+                                *([first_load] if first_load else []))
         return load
 
     return decorate

@@ -46,6 +46,12 @@ def _groups(layers: dict) -> list[list[str]]:
     return list(groups.values())
 
 
+def calibration_steps(layers: dict) -> int:
+    """How many times calibrate_weights updates its progress bar on `layers` (its layer groups
+    that need weight calibration); 0 when every layer rounds to nearest."""
+    return len(_groups({n: m for n, m in layers.items() if m.needs_weight_calibration}))
+
+
 class _Stopper:
     """Runs `forward` on each batch up to a hook that raises _Seen, replaying finished blocks."""
 

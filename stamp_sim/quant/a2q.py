@@ -1,6 +1,6 @@
 """Accumulator-aware weight quantization (A2Q, A2Q+): integer weights that cannot overflow.
 
-Notation (ALGORITHMS.md section 2): P accumulator bits, N input bits, M weight bits, q the
+Notation (docs/METHODS.md section 2): P accumulator bits, N input bits, M weight bits, q the
 integer weights of one output channel (over one K-tile for multi-stage accumulation).
 
 - A2Q:  ||q||_1 <= (2^(P-1) - 1) * 2^(1_signed(x) - N).

@@ -99,8 +99,12 @@ METRICS: dict[str, Metric] = {
     for c in described_columns()
 }
 
-#: The summary table's columns, in order (those present are shown).
-SUMMARY_COLUMNS = RUN_SUMMARY
+#: The summary table's columns, in order (those present are shown): the run summary with the
+#: accumulator in words (fp32 for a float config), both ends of the latency range and decode.
+SUMMARY_COLUMNS = tuple(
+    c for name in RUN_SUMMARY
+    for c in {"acc_bits": ("acc",), "latency_ms": ("latency_ms", "latency_overlap_ms")}.get(name, (name,))
+) + ("decode_energy_mj", "decode_latency_ms")
 
 #: Cost axes the report compares on, in this order.
 COST_AXES = ("energy_mj", "latency_ms")

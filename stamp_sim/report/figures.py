@@ -32,6 +32,7 @@ from stamp_sim.report.columns import (
 )
 from stamp_sim.report.errors import ReportError
 from stamp_sim.report.io import write_bytes_atomic
+from stamp_sim.report.usability import MAX_PPL_RATIO, usable_ppl_limit
 from stamp_sim.report.pareto import pareto_front
 
 __all__ = [
@@ -181,6 +182,10 @@ def cost_vs_accuracy(results: pd.DataFrame, cost: str = "energy_mj", quality: st
             ax.set_xscale("log")
         if metric.column == "ppl" and _wants_log(y[ok]):
             ax.set_yscale("log")
+        limit = usable_ppl_limit(df) if metric.column == "ppl" else math.nan
+        if math.isfinite(limit) and np.nanmax(y[ok]) > limit:
+            ax.axhline(limit, color="C3", ls="--", lw=0.9, zorder=1,
+                       label=f"unusable above ({MAX_PPL_RATIO:g}x float)")
         ax.set_xlabel(cost_m.axis_label)
         ax.set_ylabel(metric.axis_label)
         ax.grid(True, which="major", alpha=0.3)

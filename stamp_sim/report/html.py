@@ -22,6 +22,7 @@ from stamp_sim.report.tables import (
     summary_table,
 )
 from stamp_sim.report.text import FIGURE_CAPTIONS, Section, findings
+from stamp_sim.report.usability import coverage
 
 __all__ = ["render_html"]
 
@@ -82,22 +83,17 @@ def render_html(
 ) -> str:
     """The report as a self-contained HTML page.
 
-    Contents: title, run metadata and notes, findings (``sections``, computed from
+    Contents: title, what the numbers cover, findings (``sections``, computed from
     ``results`` when None), the summary table, every figure of ``figures`` (name ->
     Figure or PNG bytes) embedded as a ``data:image/png;base64`` URI, the per-layer
     SQNR summary and the full per-layer table inside ``<details>``, then
-    ``extra_sections`` as (title, HTML fragment); the fragment is inserted as given,
+    ``extra_sections`` as (title, HTML fragment), then the run metadata and notes; the fragment is inserted as given,
     every other text is HTML-escaped.
     """
     require_columns(results, ["config"], "render_html results")
     title = report_title(meta)
     parts = [f"<h1>{_e(title)}</h1>"]
-    rows, notes = meta_rows(dict(meta or {}))
-    if rows:
-        parts.append("<h2>Run</h2>")
-        parts.append(_table(["", "value"], [[k, v] for k, v in rows]))
-    if notes:
-        parts.append("<p>Notes:</p><ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
+    parts.append(f"<p><strong>What these numbers cover.</strong> {_e(coverage(meta, results))}</p>")
     parts.append("<h2>Findings</h2>")
     for section in (findings(results) if sections is None else sections):
         parts.append(f"<h3>{_e(section.title)}</h3>")
@@ -126,6 +122,12 @@ def render_html(
     for section_title, fragment in extra_sections:
         parts.append(f"<h2>{_e(section_title)}</h2>")
         parts.append(str(fragment))
+    rows, notes = meta_rows(dict(meta or {}))
+    if rows:
+        parts.append("<h2>Run</h2>")
+        parts.append(_table(["", "value"], [[k, v] for k, v in rows]))
+    if notes:
+        parts.append("<p>Notes:</p><ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
     body = "\n".join(parts)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'

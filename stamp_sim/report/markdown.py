@@ -9,6 +9,7 @@ import pandas as pd
 from stamp_sim.report.columns import require_columns
 from stamp_sim.report.tables import formatted, layer_summary, meta_rows, report_title, summary_table
 from stamp_sim.report.text import FIGURE_CAPTIONS, Section, findings
+from stamp_sim.report.usability import coverage
 
 __all__ = ["render_markdown"]
 
@@ -39,17 +40,13 @@ def render_markdown(
     extra_sections: Sequence[tuple[str, str]] = (),
     sections: Sequence[Section] | None = None,
 ) -> str:
-    """The report as Markdown: title, run metadata, notes, findings, summary table, figures
+    """The report as Markdown: title, what the numbers cover, findings (the answer first), summary table, figures
     (``figures_rel_paths`` maps a figure name to its path relative to the .md file), per-layer
-    summary, then ``extra_sections`` (title, Markdown text) verbatim. ``sections`` overrides
+    summary, ``extra_sections`` (title, Markdown text) verbatim, and the run metadata and notes last. ``sections`` overrides
     the computed findings."""
     require_columns(results, ["config"], "render_markdown results")
     out = [f"# {_escape(report_title(meta))}", ""]
-    rows, notes = meta_rows(dict(meta or {}))
-    if rows:
-        out += ["## Run", "", _md_table(["", "value"], [[k, v] for k, v in rows]), ""]
-    if notes:
-        out += ["Notes:", ""] + [f"- {_escape(n)}" for n in notes] + [""]
+    out += [f"**What these numbers cover.** {_escape(coverage(meta, results))}", ""]
     out += ["## Findings", ""]
     for section in (findings(results) if sections is None else sections):
         out += [f"### {_escape(section.title)}", ""] + [f"- {_escape(s)}" for s in section.items] + [""]
@@ -67,4 +64,9 @@ def render_markdown(
                 _md_table(headers, table_rows), ""]
     for title, body in extra_sections:
         out += [f"## {_escape(str(title))}", "", str(body).rstrip(), ""]
+    rows, notes = meta_rows(dict(meta or {}))
+    if rows:
+        out += ["## Run", "", _md_table(["", "value"], [[k, v] for k, v in rows]), ""]
+    if notes:
+        out += ["Notes:", ""] + [f"- {_escape(n)}" for n in notes] + [""]
     return "\n".join(out).rstrip() + "\n"

@@ -2,27 +2,58 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from stamp_sim.report.columns import METRICS, SUMMARY_COLUMNS, format_value, has_values
 
-__all__ = ["formatted", "layer_sqnr_pivot", "layer_summary", "meta_rows", "report_title", "summary_table"]
+__all__ = ["formatted", "layer_sqnr_pivot", "layer_summary", "meta_rows", "report_title", "summary_table",
+           "text_table"]
+
+
+#: results.csv's ``acc`` of a float config (float operands, fp32 accumulation).
+FLOAT_ACC = "fp32"
 
 
 def summary_table(results: pd.DataFrame) -> pd.DataFrame:
     """The summary's columns of ``results`` (those present; numeric ones only when they hold
-    values), rows in the table's order."""
+    values), rows in the table's order; a float config's average activation bits read "float"."""
     keep = [c for c in SUMMARY_COLUMNS
-            if c in results.columns and (c in ("config", "hw") or has_values(results, c))]
-    return results.loc[:, keep].reset_index(drop=True)
+            if c in results.columns and (c in ("config", "hw", "acc") or has_values(results, c))]
+    table = results.loc[:, keep].reset_index(drop=True)
+    if "avg_a_bits" in table and "acc" in results.columns:
+        # A float config's 16 "bits" stand for float activations: say float, as the presets table does.
+        is_float = (results["acc"].astype(str) == FLOAT_ACC).to_numpy()
+        table["avg_a_bits"] = table["avg_a_bits"].astype(object).where(~is_float, "float")
+    return table
 
 
 def formatted(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Headers (with units) and rows of text, each column in its own format; missing values 'n/a'."""
     headers = [METRICS[c].header if c in METRICS else str(c) for c in df.columns]
-    fmts = [METRICS[c].format if c in METRICS else format_value for c in df.columns]
+    fmts = [METRICS[c].format if c in METRICS else _plain for c in df.columns]
     rows = [[fmt(v) for fmt, v in zip(fmts, row)] for row in df.itertuples(index=False, name=None)]
     return headers, rows
+
+
+def text_table(headers: list[str], rows: list[list[str]]) -> str:
+    """Headers and rows of text as aligned plain-text columns (text left, numbers right)."""
+    def numeric(cell: str) -> bool:
+        core = cell.rstrip("%").replace(",", "").replace(".", "", 1).lstrip("-")
+        return core.replace("e-", "", 1).replace("e+", "", 1).isdigit()
+
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    right = [bool(rows) and all(numeric(r[i]) or r[i] == "n/a" for r in rows) for i in range(len(headers))]
+    def line(cells):
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)).rstrip()
+    return "\n".join([line(headers)] + [line(r) for r in rows])
+
+
+def _plain(value) -> str:
+    # Counts (a config's layers) print as integers, other numbers with 4 significant digits.
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return str(int(value))
+    return format_value(value)
 
 
 def layer_summary(layers: pd.DataFrame) -> pd.DataFrame:
@@ -64,8 +95,9 @@ def layer_sqnr_pivot(layers: pd.DataFrame) -> pd.DataFrame:
 
 
 # Run metadata shown first, in this order; other keys follow alphabetically.
-_META_ORDER = ("model", "tokens", "windows", "seed", "profiles", "hw", "configs", "device",
-               "git_revision", "git", "created", "command", "versions")
+_META_ORDER = ("model", "tokens", "windows", "calib_windows", "seed", "profiles", "hw", "configs", "device",
+               "data", "model_source", "git_revision", "git", "created", "command", "versions",
+               "started", "resumed", "finished")
 
 
 def _meta_text(value) -> str:
@@ -83,6 +115,7 @@ def meta_rows(meta: dict | None) -> tuple[list[tuple[str, str]], list[str]]:
     notes = meta.pop("notes", None)
     meta.pop("title", None)
     meta.pop("run", None)  # the full options, for --resume: run.json keeps them, the page needs not
+    meta.pop("high_rows", None)  # said at the top, in what the numbers cover
     if notes is None:
         notes_list = []
     elif isinstance(notes, str):

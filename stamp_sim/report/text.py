@@ -23,15 +23,18 @@ from stamp_sim.report.columns import (
     require_columns,
 )
 from stamp_sim.report.accumulator import accumulator_sweeps, sweep_items
-from stamp_sim.report.pairs import baseline_pairs
+from stamp_sim.report.pairs import baseline_pairs, stamp_pairs
 from stamp_sim.report.pareto import best_under_budgets, dominators, pareto_front
+from stamp_sim.report.usability import unusable, usability_rule
 
 __all__ = ["FIGURE_CAPTIONS", "Section", "findings"]
 
 #: Captions for the figures write_report makes, by figure name.
 FIGURE_CAPTIONS = {
-    "cost_vs_accuracy_energy": "Energy against accuracy per config, Pareto front as a line.",
-    "cost_vs_accuracy_latency": "Latency against accuracy per config, Pareto front as a line.",
+    "cost_vs_accuracy_energy": "Energy against accuracy per config, Pareto front as a line; dashed: the "
+                               "unusable-accuracy limit (2x the float perplexity), when a config is above it.",
+    "cost_vs_accuracy_latency": "Latency against accuracy per config, Pareto front as a line; dashed: the "
+                                "unusable-accuracy limit, when a config is above it.",
     "energy_breakdown": "Energy per config split by component (MAC, accumulator, SRAM, DRAM, "
                         "transform, requantization).",
     "layer_sqnr": "Activation SQNR per linear layer, with and without STaMP.",
@@ -108,29 +111,45 @@ def _knee(costs: np.ndarray, goods: np.ndarray, log_quality: bool) -> int | None
     return int(np.argmax(inner)) + 1
 
 
-def _tradeoff_items(df: pd.DataFrame, cost: Metric, quality: Metric) -> list[str]:
-    """Cheapest, knee, most accurate, budget intervals and dominated configs for one hw and axis."""
-    hib = bool(quality.higher_is_better)
+def _finite_rows(df: pd.DataFrame, cost: Metric, quality: Metric) -> pd.DataFrame:
+    """Rows with a finite cost and quality, and usable accuracy (``usability.unusable``)."""
     ok = df.loc[pd.to_numeric(df[cost.column], errors="coerce").notna()
                 & pd.to_numeric(df[quality.column], errors="coerce").notna()]
     ok = ok.loc[np.isfinite(ok[cost.column].astype(float)) & np.isfinite(ok[quality.column].astype(float))]
+    return ok.loc[~unusable(ok)] if len(ok) else ok
+
+
+def _front(ok: pd.DataFrame, cost: Metric, quality: Metric) -> pd.DataFrame:
+    front = ok.loc[pareto_front(ok, cost.column, quality.column, bool(quality.higher_is_better))]
+    return front.iloc[np.argsort(front[cost.column].astype(float).to_numpy(), kind="stable")]
+
+
+def _tradeoff_items(df: pd.DataFrame, cost: Metric, quality: Metric) -> list[str]:
+    """Cheapest, knee, most accurate and dominated configs for one hw and axis, among the
+    usable configs; then the unusable ones, named with their numbers but not recommended."""
+    hib = bool(quality.higher_is_better)
+    ok = _finite_rows(df, cost, quality)
+    bad = df.loc[unusable(df)]
+    skipped = ([f"Not recommended, accuracy unusable (see the rule above): "
+                + ", ".join(f"{r['config']} ({_cost(cost, r[cost.column])}, {_qual(quality, r[quality.column])})"
+                            for _, r in bad.iterrows()) + "."] if len(bad) else [])
     if ok.empty:
-        return [f"No config has both {cost.name} and {quality.name}."]
+        return [f"No usable config has both {cost.name} and {quality.name}."] + skipped
     if len(ok) == 1:
         row = ok.iloc[0]
-        return [f"Only {row['config']} has both {cost.name} and {quality.name} "
-                f"({_cost(cost, row[cost.column])}, {_qual(quality, row[quality.column])}): nothing to trade off."]
-    front = ok.loc[pareto_front(ok, cost.column, quality.column, hib)]
-    front = front.iloc[np.argsort(front[cost.column].astype(float).to_numpy(), kind="stable")]
-    # Exact ties on both axes: name them together, one representative row.
+        return [f"Only {row['config']} is usable and has both {cost.name} and {quality.name} "
+                f"({_cost(cost, row[cost.column])}, {_qual(quality, row[quality.column])}): nothing to trade off."
+                ] + skipped
+    front = _front(ok, cost, quality)
     cheapest, best = front.iloc[0], front.iloc[-1]
     items = []
     if len(front) == 1 or cheapest["config"] == best["config"]:
         items.append(f"{cheapest['config']} is both the cheapest ({_cost(cost, cheapest[cost.column])}) and the "
-                     f"most accurate ({_qual(quality, cheapest[quality.column])}): every other config is dominated.")
+                     f"most accurate ({_qual(quality, cheapest[quality.column])}) usable config: every other "
+                     f"usable config is dominated.")
     else:
         items.append(
-            f"Cheapest: {cheapest['config']} at {_cost(cost, cheapest[cost.column])} "
+            f"Cheapest usable: {cheapest['config']} at {_cost(cost, cheapest[cost.column])} "
             f"({_qual(quality, cheapest[quality.column])}). Most accurate: {best['config']} at "
             f"{_cost(cost, best[cost.column])} ({_qual(quality, best[quality.column])}).")
         goods = front[quality.column].astype(float).to_numpy() * (1 if hib else -1)
@@ -139,13 +158,30 @@ def _tradeoff_items(df: pd.DataFrame, cost: Metric, quality: Metric) -> list[str
         k = _knee(front[cost.column].astype(float).to_numpy(), goods, log_q)
         if k is not None:
             knee = front.iloc[k]
+            change = _pct(float(knee[cost.column]), float(best[cost.column]))
+            than = "than" if change.endswith(("more", "less")) else "as"
             items.append(
                 f"Knee of the Pareto front: {knee['config']} at {_cost(cost, knee[cost.column])} "
-                f"({_qual(quality, knee[quality.column])}): {_pct(float(knee[cost.column]), float(best[cost.column]))} "
-                f"{cost.name} than the most accurate, {best['config']} ({_qual(quality, best[quality.column])}).")
-    # Which config wins under which budget: each front point wins from its own cost up to the next one's.
+                f"({_qual(quality, knee[quality.column])}): {change} {cost.name} {than} the most accurate, "
+                f"{best['config']} ({_qual(quality, best[quality.column])}).")
+    dom = dominators(ok, cost.column, quality.column, hib)
+    dominated = [f"{ok.loc[i, 'config']} (by {ok.loc[j, 'config']})" for i, j in dom.items() if j is not None]
+    if dominated:
+        items.append(f"Dominated on {cost.name} (another usable config is at least as cheap and at least as "
+                     f"accurate, better in one): " + ", ".join(dominated) + ".")
+    else:
+        items.append(f"No usable config is dominated on {cost.name}: each is the best at its own cost.")
+    return items + skipped
+
+
+def _budget_item(df: pd.DataFrame, cost: Metric, quality: Metric, where: str) -> str | None:
+    """Which usable config wins under which budget: each front point from its own cost up to the next one's."""
+    ok = _finite_rows(df, cost, quality)
+    if ok.empty:
+        return None
+    front = _front(ok, cost, quality)
     budgets = front[cost.column].astype(float).drop_duplicates().tolist()
-    picks = best_under_budgets(ok, cost.column, quality.column, hib, budgets)
+    picks = best_under_budgets(ok, cost.column, quality.column, bool(quality.higher_is_better), budgets)
     spans = []
     for i, pick in picks.iterrows():
         lo = cost.format(pick["budget"])
@@ -153,17 +189,34 @@ def _tradeoff_items(df: pd.DataFrame, cost: Metric, quality: Metric) -> list[str
             span = f"{lo} to under {cost.format(picks['budget'].iloc[i + 1])} {cost.unit}"
         else:
             span = f"{lo} {cost.unit} or more"
-        spans.append(f"{span}: {pick['config']}")
-    items.append(f"Best config under each {cost.name} budget: below {cost.format(budgets[0])} {cost.unit} none fits; "
-                 + "; ".join(spans) + ".")
-    dom = dominators(ok, cost.column, quality.column, hib)
-    dominated = [f"{ok.loc[i, 'config']} (by {ok.loc[j, 'config']})" for i, j in dom.items() if j is not None]
-    if dominated:
-        items.append(f"Dominated on {cost.name} (another config is at least as cheap and at least as accurate, "
-                     f"better in one): " + ", ".join(dominated) + ".")
-    else:
-        items.append(f"No config is dominated on {cost.name}: each is the best at its own cost.")
-    return items
+        spans.append(f"{span}: {pick['config']} ({_qual(quality, pick[quality.column])})")
+    return (f"Best usable config under each {cost.name} budget{where}: below {cost.format(budgets[0])} {cost.unit} "
+            f"none fits; " + "; ".join(spans) + ".")
+
+
+def _stamp_item(results: pd.DataFrame, cand: str, base: str, quality: Metric) -> str:
+    """What STaMP buys in one sentence: the quality change and the cost change on each profile."""
+    qc, qb = _first_value(results, cand, quality.column), _first_value(results, base, quality.column)
+    bits = METRICS["avg_a_bits"]
+    bc, bb = _first_value(results, cand, "avg_a_bits"), _first_value(results, base, "avg_a_bits")
+    budget = f"at {bits.format(bc)} average activation bits" if bits.format(bc) == bits.format(bb) else \
+        f"at {bits.format(bc)} vs {bits.format(bb)} average activation bits"
+    costs = []
+    for hw, df in hw_groups(results):
+        for column in COST_AXES:
+            m = METRICS[column]
+            vc = _num(next(iter(df.loc[df["config"].astype(str) == cand, column]), math.nan)) \
+                if column in df.columns else math.nan
+            vb = _num(next(iter(df.loc[df["config"].astype(str) == base, column]), math.nan)) \
+                if column in df.columns else math.nan
+            if math.isfinite(vc) and math.isfinite(vb):
+                costs.append(f"{_pct(vc, vb)} {m.name}" + (f" on {hw}" if hw else ""))
+    rows = results.drop_duplicates("config")
+    flags = dict(zip(rows["config"].astype(str), unusable(rows)))
+    caveat = " Both are unusable under the rule above." if flags.get(cand, False) and flags.get(base, False) \
+        else (f" {cand} is unusable under the rule above." if flags.get(cand, False) else "")
+    return (f"{cand} vs {base} ({budget}): {quality.name} {quality.format(qb)} -> {quality.format(qc)}, for "
+            + (", ".join(costs) if costs else "no priced cost") + "." + caveat)
 
 
 def _compare(results: pd.DataFrame, cand: str, base: str, what: str) -> Section:
@@ -217,35 +270,55 @@ def _compare(results: pd.DataFrame, cand: str, base: str, what: str) -> Section:
     return Section(f"{cand} vs {base}: {what}", tuple(items))
 
 
+def _answer(results: pd.DataFrame, quality: Metric | None) -> Section:
+    """The answer first: the best usable config under each budget, and what STaMP buys."""
+    items = []
+    if quality is None:
+        return Section("Answer", ("No accuracy column (ppl, out_sqnr_db, sqnr_db) has values: only costs are "
+                                  "reported, so no config is recommended.",))
+    items.append(usability_rule(results))
+    for hw, df in hw_groups(results):
+        for column in COST_AXES:
+            if has_values(df, column):
+                item = _budget_item(df, METRICS[column], quality, f" on {hw}" if hw else "")
+                items.append(item or f"No usable config has both {METRICS[column].name} and {quality.name}"
+                                     + (f" on {hw}." if hw else "."))
+    for pair in stamp_pairs(results):
+        items.append("What STaMP buys: " + _stamp_item(results, pair.candidate, pair.baseline, quality))
+    return Section("Answer", tuple(items))
+
+
 def findings(results: pd.DataFrame) -> list[Section]:
     """Findings about ``results`` (one row per config and hardware profile), as titled sections.
 
     Quality is ``ppl`` (lower is better) when it has values, else ``out_sqnr_db``
-    (higher is better). For each profile and cost axis (energy, latency): the
-    cheapest and most accurate configs, the Pareto knee, which config wins under
-    which budget, and the dominated configs; then each config against the baseline it
-    declares (results' ``baseline`` column), when both are present.
+    (higher is better). First the answer: the usability rule (``report.usability``), the
+    best usable config under each energy and latency budget per profile, and what each
+    STaMP config buys over its matched baseline. Then an overview; for each profile and
+    cost axis the cheapest and most accurate usable configs, the Pareto knee, the
+    dominated and the unusable configs; then each config against the baseline it
+    declares (results' ``baseline`` column), when both are present. Unusable configs are
+    named with their numbers but never recommended.
     """
     require_columns(results, ["config"], "findings")
-    sections = []
     quality = choose_quality(results)
+    sections = [_answer(results, quality)]
     configs = [str(c) for c in pd.unique(results["config"].astype(str))]
     overview = [f"{len(configs)} config(s): {', '.join(configs)}."]
     profiles = [hw for hw, _ in hw_groups(results) if hw]
     if profiles:
         overview.append(f"Priced on {len(profiles)} hardware profile(s): {', '.join(profiles)}.")
-    if quality is None:
-        overview.append("No accuracy column (ppl, out_sqnr_db, sqnr_db) has values: only costs are reported.")
-    else:
+    if quality is not None:
         way = "higher" if quality.higher_is_better else "lower"
         overview.append(f"Accuracy is ranked by {quality.name} ({way} is better).")
         ranked = (results.drop_duplicates("config").assign(_q=lambda d: pd.to_numeric(d[quality.column],
                                                                                       errors="coerce"))
                   .dropna(subset=["_q"]).sort_values("_q", ascending=not quality.higher_is_better, kind="stable"))
+        flags = unusable(ranked)
         if len(ranked):
             overview.append(f"By {quality.name}, best first: "
-                            + ", ".join(f"{r['config']} {quality.format(r['_q'])}" for _, r in ranked.iterrows())
-                            + ".")
+                            + ", ".join(f"{r['config']} {quality.format(r['_q'])}" + (" (unusable)" if flags[i] else "")
+                                        for i, r in ranked.iterrows()) + ".")
     sections.append(Section("Overview", tuple(overview)))
     if quality is not None:
         for hw, df in hw_groups(results):

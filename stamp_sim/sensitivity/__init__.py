@@ -1,4 +1,4 @@
-"""Per-layer KL / MSE / SQNR sensitivity and cost-budgeted mixed precision (ALGORITHMS.md section 3).
+"""Per-layer KL / MSE / SQNR sensitivity and cost-budgeted mixed precision (docs/METHODS.md section 4).
 
 - ``_groups``: which linear layers are scored and allocated together (qkv, gate_up, o, down);
 - ``_scoring``: quantize one group alone, forward only, against cached float outputs;

@@ -9,12 +9,10 @@ to results.csv / layers.csv atomically, so an interrupted sweep keeps them and
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 import hw_models
 from stamp_sim import provenance
@@ -24,12 +22,14 @@ from stamp_sim.evaluation import float_reference, prepare_data
 from stamp_sim.models import LoadedModel, load_model, model_spec, workload
 from stamp_sim.pricing import cost_summary
 from stamp_sim.preflight import config_problems, sequence_problems
+from stamp_sim.progress import Stages
 from stamp_sim.report import (append_rows_atomic, new_run_dir, read_table, write_csv_atomic, write_json_atomic,
                               write_report)
 from stamp_sim.results import config_fields, layer_rows, result_rows
 from stamp_sim.token_energy import token_energy
 
-__all__ = ["LAYERS", "RESULTS", "RUN_JSON", "TOKEN_ENERGY", "is_finished", "load_run", "resume_conflicts",
+__all__ = ["LAYERS", "RESULTS", "RUN_JSON", "TOKEN_ENERGY", "high_rows_note", "is_finished", "load_run",
+           "resume_conflicts",
            "run_experiment"]
 
 RESULTS, LAYERS, TOKEN_ENERGY, RUN_JSON = "results.csv", "layers.csv", "token_energy.csv", "run.json"
@@ -37,7 +37,7 @@ RESULTS, LAYERS, TOKEN_ENERGY, RUN_JSON = "results.csv", "layers.csv", "token_en
 NOTES = (
     "latency_ms: MAC-array time and vector-unit time (transforms, quantization) add up with no "
     "overlap, so transform overheads are upper bounds; latency = max(compute, DRAM). "
-    "latency_overlap_ms (results.csv) is the optimistic end: the vector unit pipelined with "
+    "latency_overlap_ms (the summary's overlapped column) is the optimistic end: the vector unit pipelined with "
     "the MAC array, max(MAC, vector, DRAM) per layer.",
     "energy and latency cover the linear layers only (attention products, norms and lm_head "
     "are not in the workload).",
@@ -84,6 +84,21 @@ def _meta(run: RunConfig, loaded: LoadedModel) -> dict:
         "started": provenance.utc_now(), "notes": [loaded.notes, *NOTES],
         "model_source": loaded.source, "run": run.to_dict(),
     }
+
+
+def high_rows_note(configs, tokens: int) -> str:
+    """What a fixed count of high-precision rows costs at this length, e.g. "w4a4-stamp: 64 of
+    128 rows at 8 bits, 6.00 average activation bits"; "" when no config keeps high rows."""
+    groups: dict[tuple, list[str]] = {}
+    for cfg in configs:
+        if isinstance(cfg, PrecisionConfig) and cfg.a_bits is not None and cfg.high_rows > 0:
+            key = (cfg.high_row_count(tokens), cfg.a_high_bits, cfg.a_bits, cfg.average_activation_bits(tokens))
+            groups.setdefault(key, []).append(cfg.name)
+    parts = [f"{', '.join(names)}: " + (f"all {tokens} rows at {hi} bits" if k == tokens else
+                                        f"{k} of {tokens} rows at {hi} bits, the rest at {lo}")
+             + f", so {avg:.2f} average activation bits" for (k, hi, lo, avg), names in groups.items()]
+    return ("High-precision rows are a fixed count, so short inputs spend more bits: " + "; ".join(parts)
+            + " (the STaMP paper's 64 of 4096 tokens average 4.06).") if parts else ""
 
 
 def _open_run_dir(run: RunConfig, loaded: LoadedModel, run_dir: Path | None) -> tuple[Path, dict, set]:
@@ -143,27 +158,36 @@ def _finish(run_dir: Path, run: RunConfig, meta: dict) -> None:
     write_report(run_dir, results, layers, tokens, meta)
 
 
-def _prepare(run: RunConfig):
+def _prepare(run: RunConfig, stages: Stages):
     """Profiles, model, data and workload, every input checked: nothing is written yet."""
     profiles = [hw_models.load_profile(p) for p in run.profiles]
-    loaded = load_model(run.model)
+    stages.say(f"stamp-sim run: {len(run.configs)} config(s) on {run.model}, {run.windows} window(s) of "
+               f"{run.tokens} tokens, priced on {', '.join(p.name for p in profiles)}")
+    first = model_spec(run.model).first_load()
+    with stages.stage(f"loading model {run.model}" + (f" ({first})" if first else "")):
+        loaded = load_model(run.model)
     problems = sequence_problems(run.model, loaded, run.tokens, run.windows)
     if problems:
         raise ConfigError("\n".join(problems))
-    data = prepare_data(loaded, run.tokens, run.windows, run.calib_windows, run.seed, run.data, run.data_field)
+    with stages.stage(f"preparing data ({run.windows} evaluation + {run.calib_windows} calibration windows "
+                      f"of {run.tokens} tokens)"):
+        data = prepare_data(loaded, run.tokens, run.windows, run.calib_windows, run.seed, run.data, run.data_field)
     work = workload(loaded, data.tokens)
     _check_edges(run, loaded, data, work)
     return profiles, loaded, data, work
 
 
-def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool = True) -> Path:
+def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool = True,
+                   stages: Stages | None = None) -> Path:
     """Run (or, given an existing `run_dir`, resume) a sweep; returns the run directory.
 
     Every input is checked before a directory is created. Finished configs (rows already
     in run_dir/results.csv) are skipped; each newly finished config is appended atomically
     before the next one starts. run.json's status says running, failed (with the error)
-    or finished; resuming a finished run changes no file.
+    or finished; resuming a finished run changes no file. Each stage reports on `stages`
+    (default: stderr when `progress`, else nothing).
     """
+    stages = stages if stages is not None else Stages(enabled=progress)
     if run_dir is not None and is_finished(run_dir):
         return Path(run_dir)
     spec = model_spec(run.model)
@@ -171,12 +195,17 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
         from stamp_sim.workflows.cost_only import run_cost_only
 
         return run_cost_only(run, spec, [hw_models.load_profile(p) for p in run.profiles], NOTES)
-    profiles, loaded, data, work = _prepare(run)
+    profiles, loaded, data, work = _prepare(run, stages)
     run_dir, meta, done = _open_run_dir(run, loaded, run_dir)
+    stages.say(f"run directory: {run_dir}")
+    if done:
+        stages.say(f"resuming: {len(done)} config(s) already finished are kept ({', '.join(sorted(done))})")
     meta["data"] = data.source
+    meta.update(priced_layers=len(work), high_rows=high_rows_note(run.configs, data.tokens))
     try:
-        _evaluate_all(run, run_dir, meta, done, (profiles, loaded, data, work), progress)
-        _finish(run_dir, run, meta)
+        _evaluate_all(run, run_dir, meta, done, (profiles, loaded, data, work), stages)
+        with stages.stage("writing the report (figures, report.md, report.html)"):
+            _finish(run_dir, run, meta)
     except BaseException as exc:
         meta["status"] = "failed"
         meta["error"] = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
@@ -185,30 +214,28 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
     return run_dir
 
 
-def _evaluate_all(run: RunConfig, run_dir: Path, meta: dict, done: set, prepared, progress: bool) -> None:
+def _evaluate_all(run: RunConfig, run_dir: Path, meta: dict, done: set, prepared, stages: Stages) -> None:
     profiles, loaded, data, work = prepared
     model = loaded.model.to(run.device)
     todo = [c for c in run.configs if c.name not in done]
-    bar = tqdm(total=len(data.evaluation) * (len(todo) + 1), desc=f"{run.model}", unit="window",
-               disable=not progress, file=sys.stderr)
-    try:
+    with stages.stage("float reference", total=len(data.evaluation), unit="window") as bar:
         reference = float_reference(model, data, run.device, progress=bar)
-        if not (run_dir / TOKEN_ENERGY).exists():
+    if not (run_dir / TOKEN_ENERGY).exists():
+        with stages.stage("token energy before and after the DWT (one layer)"):
             write_csv_atomic(token_energy(loaded, data, list(work.layer), run.device), run_dir / TOKEN_ENERGY)
-        torch.manual_seed(run.seed)
-        run_fields = {"model": run.model, "tokens": data.tokens, "windows": run.windows}
-        for cfg0 in todo:
-            cfg = adapt_config(cfg0, loaded.kind)
-            bar.set_postfix_str(cfg.name)
-            ev = evaluate_config(model, cfg, data, reference, run.device, run.int_layers, progress=bar)
-            if ev.weights_key:
-                meta.setdefault("weight_calibration", {})[cfg.name] = {
-                    "windows": len(data.calibration), "tokens": data.tokens, "seed": run.seed,
-                    "cache_key": ev.weights_key, "note": "calibration windows only, disjoint from evaluation"}
+    torch.manual_seed(run.seed)
+    run_fields = {"model": run.model, "tokens": data.tokens, "windows": run.windows}
+    for k, cfg0 in enumerate(todo, start=1):
+        cfg = adapt_config(cfg0, loaded.kind)
+        label = f"config {k} of {len(todo)} {cfg.name}"
+        ev = evaluate_config(model, cfg, data, reference, run.device, run.int_layers, stages=stages, label=label)
+        if ev.weights_key:
+            meta.setdefault("weight_calibration", {})[cfg.name] = {
+                "windows": len(data.calibration), "tokens": data.tokens, "seed": run.seed,
+                "cache_key": ev.weights_key, "note": "calibration windows only, disjoint from evaluation"}
+        with stages.stage(f"{label}: pricing on {', '.join(p.name for p in profiles)}"):
             ldf = layer_rows(run.model, cfg.name, ev.layers)
             rows = result_rows(run_fields, config_fields(cfg, work, _baseline(cfg, run)), cfg, ev, ldf,
                                cost_summary(work, cfg, profiles))
             append_rows_atomic(ldf, run_dir / LAYERS, key=["config", "layer"])
             append_rows_atomic(rows, run_dir / RESULTS, key=["config", "hw"])
-    finally:
-        bar.close()

@@ -16,9 +16,11 @@ from stamp_sim.config import get_preset
 from stamp_sim.metrics import sqnr_db
 from stamp_sim.nn import StampLinear
 from stamp_sim.nn.integer import EXACT, integer_forward
+from stamp_sim.progress import QUIET, Stages
 from stamp_sim.quant import quantize
 
-__all__ = ["KERNEL_BACKENDS", "Case", "kernel_cases", "layer_cases", "layer_sized_cases", "validate"]
+__all__ = ["COLUMN_NOTES", "FIRST_COMPILE", "KERNEL_BACKENDS", "Case", "kernel_cases", "layer_cases",
+           "layer_sized_cases", "validate"]
 
 KERNEL_BACKENDS = ("numba", "torch")
 U32 = 2.0**-24  # unit roundoff of float32
@@ -148,39 +150,82 @@ def _layer_row(name: str, layer: StampLinear, x: torch.Tensor) -> dict:
             "sqnr_db_vs_float": sqnr_db(y_fake, y_int)}
 
 
-def validate(n_random: int = 20, seed: int = 0, backends=KERNEL_BACKENDS, progress=None) -> pd.DataFrame:
+#: What the table's columns mean, printed under it by `stamp-sim validate`.
+COLUMN_NOTES = (
+    "mismatches: outputs whose value or overflow count differs from kernels.reference (must be 0).",
+    "overflows: additions that left the accumulator's range, as the reference counts them.",
+    "max_err_vs_float: largest |result - exact integer sum|. Large where a narrow accumulator wrapped or "
+    "saturated, as it is meant to (overflows > 0): that is the arithmetic being simulated, not an error. "
+    "For 'int layer vs float' it is the integer layer's largest difference from the fake-quant path.",
+)
+
+#: How long the first run's Numba compilation takes (measured: 90 s alone, 180 s sharing 2 cores).
+FIRST_COMPILE = "1.5 to 3 minutes on 2 cores"
+
+
+def validate(n_random: int = 20, seed: int = 0, backends=KERNEL_BACKENDS, progress=None,
+             stages: Stages = QUIET) -> pd.DataFrame:
     """Table (case, backend, mismatches, overflows, max_err_vs_float): mismatches count the
-    outputs whose value or overflow count differs from kernels.reference (0 expected)."""
+    outputs whose value or overflow count differs from kernels.reference (0 expected).
+
+    progress : a bar updated once per case. stages : one bar per group of cases."""
+    if "numba" in backends:
+        from kernels.numba_backend import has_compiled_cache
+
+        if not has_compiled_cache():
+            stages.say(f"compiling Numba kernels (first run, {FIRST_COMPILE}; cached for later runs) ...")
+    cases, sized = list(kernel_cases(n_random, seed)), list(layer_sized_cases(seed))
     rows = []
-    for case in kernel_cases(n_random, seed):
-        ref = int_matmul(case.x, case.w, case.acc, backend="reference", x_bits=case.x_bits, w_bits=case.w_bits)
-        exact = case.x.astype(np.int64) @ case.w.astype(np.int64)
-        for backend in backends:
-            got = int_matmul(case.x, case.w, case.acc, backend=backend, x_bits=case.x_bits, w_bits=case.w_bits)
-            bad = int(np.count_nonzero((got.values != ref.values) | (got.overflows != ref.overflows)))
-            rows.append({"case": case.name, "backend": backend, "mismatches": bad,
-                         "overflows": int(got.overflows.sum()),
-                         "max_err_vs_float": float(np.abs(got.values - exact).max()) if exact.size else 0.0})
-        if progress is not None:
-            progress.update(1)
+    with stages.stage("kernel cases vs reference", total=len(cases), unit="case") as bar:
+        for case in cases:
+            rows += _kernel_rows(case, backends)
+            _tick(bar, progress)
     rng = np.random.default_rng(seed)
-    for case in layer_sized_cases(seed):
-        m, n = case.x.shape[0], case.w.shape[1]
-        # The first and last row and column (edges of blocks and tasks) and six more of each.
-        sel_m = np.sort(np.r_[0, m - 1, rng.choice(np.arange(1, m - 1), 6, replace=False)])
-        sel_n = np.sort(np.r_[0, n - 1, rng.choice(np.arange(1, n - 1), 6, replace=False)])
-        sub_x, sub_w = case.x[sel_m], case.w[:, sel_n]
-        ref = int_matmul(sub_x, sub_w, case.acc, backend="reference", x_bits=case.x_bits, w_bits=case.w_bits)
-        exact = sub_x.astype(np.int64) @ sub_w.astype(np.int64)
-        for backend in backends:
-            got = int_matmul(case.x, case.w, case.acc, backend=backend, x_bits=case.x_bits, w_bits=case.w_bits)
-            values, overflows = got.values[np.ix_(sel_m, sel_n)], got.overflows[np.ix_(sel_m, sel_n)]
-            bad = int(np.count_nonzero((values != ref.values) | (overflows != ref.overflows)))
-            rows.append({"case": f"{case.name} ({ref.values.size} outputs checked)", "backend": backend,
-                         "mismatches": bad, "overflows": int(overflows.sum()),
-                         "max_err_vs_float": float(np.abs(values - exact).max())})
-        if progress is not None:
-            progress.update(1)
-    for name, layer, x in layer_cases(seed):
-        rows.append(_layer_row(name, layer, x))
+    with stages.stage("layer-sized GEMMs vs reference", total=len(sized), unit="case") as bar:
+        for case in sized:
+            rows += _sized_rows(case, backends, rng)
+            _tick(bar, progress)
+    layers = list(layer_cases(seed))
+    with stages.stage("integer STaMP layers vs float", total=len(layers), unit="case") as bar:
+        for name, layer, x in layers:
+            rows.append(_layer_row(name, layer, x))
+            _tick(bar, progress)
     return pd.DataFrame(rows)
+
+
+def _tick(*bars) -> None:
+    for bar in bars:
+        if bar is not None:
+            bar.update(1)
+
+
+def _kernel_rows(case: Case, backends) -> list[dict]:
+    ref = int_matmul(case.x, case.w, case.acc, backend="reference", x_bits=case.x_bits, w_bits=case.w_bits)
+    exact = case.x.astype(np.int64) @ case.w.astype(np.int64)
+    rows = []
+    for backend in backends:
+        got = int_matmul(case.x, case.w, case.acc, backend=backend, x_bits=case.x_bits, w_bits=case.w_bits)
+        bad = int(np.count_nonzero((got.values != ref.values) | (got.overflows != ref.overflows)))
+        rows.append({"case": case.name, "backend": backend, "mismatches": bad,
+                     "overflows": int(got.overflows.sum()),
+                     "max_err_vs_float": float(np.abs(got.values - exact).max()) if exact.size else 0.0})
+    return rows
+
+
+def _sized_rows(case: Case, backends, rng: np.random.Generator) -> list[dict]:
+    m, n = case.x.shape[0], case.w.shape[1]
+    # The first and last row and column (edges of blocks and tasks) and six more of each.
+    sel_m = np.sort(np.r_[0, m - 1, rng.choice(np.arange(1, m - 1), 6, replace=False)])
+    sel_n = np.sort(np.r_[0, n - 1, rng.choice(np.arange(1, n - 1), 6, replace=False)])
+    sub_x, sub_w = case.x[sel_m], case.w[:, sel_n]
+    ref = int_matmul(sub_x, sub_w, case.acc, backend="reference", x_bits=case.x_bits, w_bits=case.w_bits)
+    exact = sub_x.astype(np.int64) @ sub_w.astype(np.int64)
+    rows = []
+    for backend in backends:
+        got = int_matmul(case.x, case.w, case.acc, backend=backend, x_bits=case.x_bits, w_bits=case.w_bits)
+        values, overflows = got.values[np.ix_(sel_m, sel_n)], got.overflows[np.ix_(sel_m, sel_n)]
+        bad = int(np.count_nonzero((values != ref.values) | (overflows != ref.overflows)))
+        rows.append({"case": f"{case.name} ({ref.values.size} outputs checked)", "backend": backend,
+                     "mismatches": bad, "overflows": int(overflows.sum()),
+                     "max_err_vs_float": float(np.abs(values - exact).max())})
+    return rows

@@ -41,7 +41,7 @@ def scalesim_cycles(m, k, n, rows, cols, dataflow):
 
 
 def test_scalesim_reference_points():
-    # COST_MODEL.md: 32x32 ws, 512x1152x1152 -> 1296 folds x (64 + 32 + 512 - 2) - 1.
+    # docs/COST_MODEL.md: 32x32 ws, 512x1152x1152 -> 1296 folds x (64 + 32 + 512 - 2) - 1.
     assert gemm_cycles(512, 1152, 1152, 32, 32, "ws") == 785_375
     # 256x256 os, same GEMM -> 10 folds x (256 + 256 + 1152 - 2) - 1.
     assert gemm_cycles(512, 1152, 1152, 256, 256, "os") == 16_619

@@ -66,7 +66,7 @@ def test_no_overflow_means_exact_sum(xw, mode, bits, tile):
 @FAST
 @given(operands(), st.sampled_from(["wrap", "saturate"]))
 def test_wide_enough_register_gives_exact_sum_and_no_overflow(xw, mode):
-    """P_min = 1 + ceil(log2(V + 1)) with V = K * max|x| * max|w| (ALGORITHMS.md section 2)."""
+    """P_min = 1 + ceil(log2(V + 1)) with V = K * max|x| * max|w| (docs/METHODS.md section 2)."""
     x, w = xw
     v = x.shape[1] * int(np.abs(x.astype(np.int64)).max(initial=0)) * int(np.abs(w.astype(np.int64)).max(initial=0))
     p_min = max(2, 1 + int(np.ceil(np.log2(v + 1))))

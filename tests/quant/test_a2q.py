@@ -76,7 +76,7 @@ def test_matching_accumulator_never_overflows(seed, k, n, w_bits, x_bits, x_sign
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((k, n)) * rng.uniform(0.1, 3.0, size=n)
     outer_bits = None
-    if tile is not None and k > tile:  # P_O = P_I + ceil(log2(number of tiles)) (ALGORITHMS.md section 2)
+    if tile is not None and k > tile:  # P_O = P_I + ceil(log2(number of tiles)) (docs/METHODS.md section 2)
         outer_bits = acc_bits + int(np.ceil(np.log2(-(-k // tile))))
     cfg = A2QConfig(w_bits, acc_bits, x_bits, x_signed, method, tile, outer_bits)
     res = a2q_quantize(w, cfg)

@@ -85,9 +85,11 @@ def test_findings_say_which_config_has_lower_perplexity():
     assert "w4a4-hadamard-stamp has lower perplexity than w4a4-hadamard" in text
     assert "w4a4-stamp beats w4a4-first64 on every accuracy metric" in text
     assert "Average activation bits: 4.50 for both." in text
-    # Energy on npu: cheapest is w4a4, most accurate fp; first64 is dominated.
-    assert "Cheapest: w4a4 at" in text and "Most accurate: fp at" in text
-    assert re.search(r"Dominated on energy[^\n]*w4a4-first64 \(by ", text)
+    # Energy on npu: w4a4 (80) and w4a4-first64 (40) are above 2x the float perplexity (12): never picked.
+    assert "Cheapest usable: w4a4-hadamard at" in text and "Most accurate: fp at" in text
+    assert re.search(r"Not recommended, accuracy unusable[^\n]*w4a4 \([^)]*perplexity 80.00\), "
+                     r"w4a4-first64 \([^)]*perplexity 40.00\)", text)
+    assert re.search(r"Dominated on energy[^\n]*w4a4-stamp-acc16 \(by ", text)
 
 
 def test_findings_say_so_when_stamp_loses():
