@@ -21,7 +21,7 @@ from stamp_sim import provenance
 from stamp_sim.config import ConfigError, PrecisionConfig, RunConfig, get_preset
 from stamp_sim.config_eval import adapt_config, evaluate_config
 from stamp_sim.evaluation import float_reference, prepare_data
-from stamp_sim.models import LoadedModel, load_model, workload
+from stamp_sim.models import LoadedModel, kv_cache_shape, load_model, workload
 from stamp_sim.pricing import cost_summary
 from stamp_sim.report import append_rows_atomic, new_run_dir, write_csv_atomic, write_json_atomic, write_report
 from stamp_sim.results import config_fields, layer_rows, result_rows
@@ -149,7 +149,7 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
                     "cache_key": ev.weights_key, "note": "calibration windows only, disjoint from evaluation"}
             ldf = layer_rows(run.model, cfg.name, ev.layers)
             rows = result_rows(run_fields, config_fields(cfg, work, _baseline(cfg, run)), cfg, ev, ldf,
-                               cost_summary(work, cfg, profiles))
+                               cost_summary(work, cfg, profiles, kv_cache_shape(loaded)))
             append_rows_atomic(ldf, run_dir / LAYERS, key=["config", "layer"])
             append_rows_atomic(rows, run_dir / RESULTS, key=["config", "hw"])
     finally:
