@@ -10,6 +10,7 @@ Imports only numpy, pandas and yaml; never ``stamp_sim`` or ``kernels``.
 
 from hw_models import units, yaml_io
 from hw_models._loader import builtin_names, load_profile
+from hw_models.kv_cache import KVCacheCost, KVCacheShape, kv_cache_cost
 from hw_models.bound import BOUNDS, bound_of, is_memory_bound
 from hw_models.cost import ENERGY_TERMS, MAX_DIM, MAX_MACS, TIME_TERMS, LayerCost, price, price_layer, totals
 from hw_models.mac_array import gemm_cycles, operand_accesses, utilization
@@ -42,6 +43,8 @@ __all__ = [
     "FeatureTransformKind",
     "Granularity",
     "HardwareProfile",
+    "KVCacheCost",
+    "KVCacheShape",
     "LayerCost",
     "LayerPrecision",
     "MacArray",
@@ -58,6 +61,7 @@ __all__ = [
     "effective_levels",
     "gemm_cycles",
     "is_memory_bound",
+    "kv_cache_cost",
     "load_profile",
     "operand_accesses",
     "padded_rows",

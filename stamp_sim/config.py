@@ -156,7 +156,8 @@ def _field_checks() -> dict:
         "weight_l1": _choice(("a2q", "a2q+", "none")), "weight_method": _choice(WEIGHT_METHODS),
         "gptq_damp": _number_range(0.0, 1.0), "gptq_act_order": _bool,
         "gptq_sink_weight": _number_range(1.0, 1e6, text="1..1e6 (1 = the reference GPTQ)"),
-        "accumulator": _accumulator, "baseline": _baseline,
+        "accumulator": _accumulator, "kv_bits": _int_range(2, 16, optional=True),
+        "sink_tokens": _int_range(0, 1 << 31), "baseline": _baseline,
     }
 
 
@@ -183,6 +184,11 @@ class PrecisionConfig:
     gptq_act_order : quantize columns by descending Hessian diagonal (gptq; groups stay static).
     gptq_sink_weight : how many times each calibration window's first token (the attention
         sink) counts in the Hessian (gptq, gpfq); 1 is the reference algorithm.
+    kv_bits : width in bits of the K / V cache (per token and head, after the rotary
+        embedding; None = float). Its tokens get the activations' treatment: the config's
+        sequence transform (STaMP's KV4.125) and first-k rows at a_high_bits.
+    sink_tokens : the first tokens (the attention sink) kept out of the sequence transform and
+        quantized at a_high_bits, as a ViT's CLS token is; they count among the high_rows.
     baseline : name of the config this one is compared with at a matched budget (the
         report's comparisons read it); None = no comparison. Not inherited by ``extends``.
     """
@@ -215,6 +221,8 @@ class PrecisionConfig:
     gptq_act_order: bool = False
     gptq_sink_weight: float = 64.0
     accumulator: AccumulatorSpec | None = None
+    kv_bits: int | None = None
+    sink_tokens: int = 0
     baseline: str | None = None
 
     def __post_init__(self) -> None:
@@ -239,6 +247,12 @@ class PrecisionConfig:
         if self.baseline is not None and self.baseline == self.name:
             problems.append(f"PrecisionConfig.baseline={short_repr(self.baseline)} is invalid; allowed: None or the "
                             "name of another config")
+        if self.sink_tokens > self.high_rows:
+            problems.append(f"PrecisionConfig.sink_tokens={self.sink_tokens} is invalid; allowed: integers "
+                            f"0..high_rows ({self.high_rows}): the sink is kept at a_high_bits")
+        if self.sink_tokens and Allocation(self.allocation) is not Allocation.FIRST_K:
+            problems.append(f"PrecisionConfig.sink_tokens={self.sink_tokens} needs allocation first-k (the sink "
+                            f"rows come first), not {Allocation(self.allocation).value!r}")
         for key in ("w_group_size", "a_group_size"):
             if getattr(self, key.replace("group_size", "granularity")) == "per-group" and getattr(self, key) is None:
                 problems.append(f"PrecisionConfig.{key}=None is needed by per-group; allowed: integers >= 1")
@@ -288,6 +302,23 @@ class PrecisionConfig:
         if self.a_bits is None:
             return None
         return max(self.a_bits, self.a_high_bits) if self.high_rows > 0 else self.a_bits
+
+    def kv_high_token_count(self, tokens: int) -> int:
+        """Cache rows (of `tokens`) stored at a_high_bits: high_rows of them when a_high_bits
+        is wider than kv_bits, else none."""
+        if self.kv_bits is None or self.a_high_bits <= self.kv_bits:
+            return 0
+        return min(self.high_rows, tokens)
+
+    def average_kv_bits(self, tokens: int) -> float | None:
+        """Average K / V cache width in bits over `tokens` tokens (4.125 for 64 of 2048 at 8
+        over 4); None when the cache stays float."""
+        if self.kv_bits is None:
+            return None
+        if not tokens:
+            return float(self.kv_bits)
+        k = self.kv_high_token_count(tokens)
+        return (k * self.a_high_bits + (tokens - k) * self.kv_bits) / tokens
 
     def average_activation_bits(self, rows: int) -> float:
         """Average activation width in bits over `rows` rows (e.g. 4.0625 for 64 of 4096 at 8)."""
@@ -385,6 +416,23 @@ _PRESET_LIST = [
     PrecisionConfig(name="w4a4-hadamard-stamp", description="Hadamard rotation + STaMP (3-level Haar, 64 rows at 8 bits)",
                     w_bits=4, a_bits=4, high_rows=64, seq_transform="dwt", feature_transform="hadamard",
                     accumulator=_int_acc(), baseline="w4a4-hadamard"),
+    # The STaMP paper's LLM baselines quantize weights with GPTQ; these pairs are those
+    # combinations, each twin at the same 64 high-precision rows (matched average bits).
+    PrecisionConfig(name="w4a4-quarot",
+                    description="QuaRot style: Hadamard rotation of every linear input, GPTQ weights (act order), "
+                                "first 64 tokens at 8 bits",
+                    w_bits=4, a_bits=4, high_rows=64, feature_transform="hadamard", weight_method="gptq",
+                    gptq_act_order=True, accumulator=_int_acc()),
+    PrecisionConfig(name="w4a4-quarot-stamp", description="QuaRot style + STaMP (3-level Haar, 64 rows at 8 bits)",
+                    w_bits=4, a_bits=4, high_rows=64, seq_transform="dwt", feature_transform="hadamard",
+                    weight_method="gptq", gptq_act_order=True, accumulator=_int_acc(), baseline="w4a4-quarot"),
+    PrecisionConfig(name="w4a4-sq-gptq",
+                    description="SmoothQuant (alpha 0.5) + GPTQ weights (act order), first 64 tokens at 8 bits",
+                    w_bits=4, a_bits=4, high_rows=64, feature_transform="smoothquant", weight_method="gptq",
+                    gptq_act_order=True, accumulator=_int_acc()),
+    PrecisionConfig(name="w4a4-sq-gptq-stamp", description="SmoothQuant + GPTQ + STaMP (3-level Haar, 64 rows at 8 bits)",
+                    w_bits=4, a_bits=4, high_rows=64, seq_transform="dwt", feature_transform="smoothquant",
+                    weight_method="gptq", gptq_act_order=True, accumulator=_int_acc(), baseline="w4a4-sq-gptq"),
     PrecisionConfig(name="w4a4-stamp-acc16",
                     description="w4a4-stamp on a 16-bit saturating accumulator, tiles of 64, 32-bit outer",
                     w_bits=4, a_bits=4, high_rows=64, seq_transform="dwt",

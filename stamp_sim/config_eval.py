@@ -14,6 +14,7 @@ partial sum runs the fake-quant path: it computes the same numbers up to float r
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from stamp_sim.integer_check import IntegerCheck, checked_layers, integer_check
 from stamp_sim.models import ModelKind
 from stamp_sim.nn import calibration, layer_stats, quantize_model, restore_model
 from stamp_sim.nn.integer import can_overflow, integer_refusal
+from stamp_sim.nn.kv_cache import kv_stats
 from stamp_sim.nn.weight_calibration import calibrate_weights, calibration_steps
 from stamp_sim.progress import QUIET, Stages
 
@@ -35,12 +37,14 @@ __all__ = ["ConfigEvaluation", "adapt_config", "choose_paths", "evaluate_config"
 @dataclass(frozen=True)
 class ConfigEvaluation:
     """accuracy : stamp_sim.metrics results (ppl, kl, top1; or out_sqnr_db, cosine).
-    layers : nn.layer_stats' table (one row per quantized layer). check : the agreement check."""
+    layers : nn.layer_stats' table (one row per quantized layer). check : the agreement check.
+    kv : avg_kv_bits and kv_sqnr_db measured by the K / V cache quantizers ({} for a float cache)."""
 
     accuracy: dict
     layers: pd.DataFrame
     check: IntegerCheck
     weights_key: str = ""  # the calibrated weights' cache key ("" when every layer rounds to nearest)
+    kv: dict = dataclasses.field(default_factory=dict)
 
     @property
     def overflow_fields(self) -> dict:
@@ -104,10 +108,13 @@ def evaluate_config(model, cfg: PrecisionConfig | MixedConfig, data: EvalData, r
             weights = calibrate_weights(model, layers, data.calibration or data.evaluation[:1],
                                         lambda batch: model_outputs(model, batch, data.kind, device), progress=bar)
         int_path = choose_paths(layers)
+        for kv in kv_stats(model).values():  # calibration passes do not count
+            kv.__init__()
         what = f", {int_path} layers on the integer kernels" if int_path else ""
         with stages.stage(f"{prefix}evaluating{what}", total=len(data.evaluation), unit="window") as bar:
             acc = accuracy(model, data, reference, device, progress=_Both(bar, progress))
         stats = layer_stats(model)
+        kv = _kv_summary(kv_stats(model))
         for layer in layers.values():
             layer.record_stats = False
         checked = len(checked_layers(layers, int_layers)) if int_layers != 0 else 0
@@ -115,7 +122,7 @@ def evaluate_config(model, cfg: PrecisionConfig | MixedConfig, data: EvalData, r
             check = integer_check(model, layers, data, device, int_layers, progress=bar)
     finally:
         restore_model(model)
-    return ConfigEvaluation(acc, stats, check, weights)
+    return ConfigEvaluation(acc, stats, check, weights, kv)
 
 
 class _Both:
@@ -131,3 +138,12 @@ class _Both:
 
 def _nothing():
     return QUIET.stage("")
+
+
+def _kv_summary(stats: dict) -> dict:
+    if not stats:
+        return {}
+    rows = sum(s.rows for s in stats.values())
+    sqnr = [s.sqnr_db for s in stats.values() if s.rows and math.isfinite(s.sqnr_db)]
+    return {"avg_kv_bits": sum(s.bits_sum for s in stats.values()) / rows if rows else math.nan,
+            "kv_sqnr_db": sum(sqnr) / len(sqnr) if sqnr else math.nan}

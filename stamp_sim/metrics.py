@@ -131,11 +131,15 @@ def _kl_per_position(logits_p: torch.Tensor, logits_q: torch.Tensor, log_p: torc
     return (lp.exp() * (lp - lq)).sum(dim=-1)
 
 
-def _nll_sum(logits: torch.Tensor, ids: torch.Tensor) -> tuple[float, int]:
-    """(summed next-token NLL in nats, predictions): positions 0..T-2 predict ids 1..T-1."""
-    lg = logits[..., :-1, :].reshape(-1, logits.shape[-1]).double()
+def _nll_sum(logits: torch.Tensor, ids: torch.Tensor, chunk: int = 256) -> tuple[float, int]:
+    """(summed next-token NLL in nats, predictions): positions 0..T-2 predict ids 1..T-1;
+    float64, `chunk` positions at a time (a long window's float64 logits need not fit at once)."""
+    lg = logits[..., :-1, :].reshape(-1, logits.shape[-1])
     target = ids[..., 1:].reshape(-1).long()
-    return float(F.cross_entropy(lg, target, reduction="sum")), int(target.numel())
+    total = 0.0
+    for start in range(0, lg.shape[0], chunk):
+        total += float(F.cross_entropy(lg[start:start + chunk].double(), target[start:start + chunk], reduction="sum"))
+    return total, int(target.numel())
 
 
 def kl_divergence(logits_p, logits_q, log_p: torch.Tensor | None = None) -> float:
@@ -200,11 +204,19 @@ class NextTokenAccuracy:
     agree: int = 0
     positions: int = 0
 
+    #: Positions per float64 pass: a 2048-token window over a 49k vocabulary would need
+    #: several 0.8 GB float64 copies at once; chunks of this many keep each near 100 MB.
+    chunk_positions = 256
+
     def add(self, reference: torch.Tensor, logits: torch.Tensor, ids: torch.Tensor) -> None:
         total, count = _nll_sum(logits, ids)
         self.nll += total
         self.predictions += count
-        self.kl += float(_kl_per_position(reference, logits).sum())
+        ref = reference.reshape(-1, reference.shape[-1])
+        out = logits.reshape(-1, logits.shape[-1])
+        for start in range(0, ref.shape[0], self.chunk_positions):
+            stop = start + self.chunk_positions
+            self.kl += float(_kl_per_position(ref[start:stop], out[start:stop]).sum())
         self.agree += int((reference.argmax(-1) == logits.argmax(-1)).sum())
         self.positions += int(reference.shape[:-1].numel())
 

@@ -30,7 +30,7 @@ from kernels import AccMode
 from stamp_sim.config import MixedConfig, PrecisionConfig, get_preset
 from stamp_sim.schema import COST_COLUMNS, EXACT_ACC_BITS, Source
 
-__all__ = ["accumulator_bits", "cost_summary", "layer_precision", "price_config", "price_workload"]
+__all__ = ["accumulator_bits", "cost_summary", "kv_cache_fields", "layer_precision", "price_config", "price_workload"]
 
 
 def _is_exact(config: PrecisionConfig) -> bool:
@@ -100,9 +100,28 @@ def price_config(work: pd.DataFrame, cfg: PrecisionConfig | MixedConfig, profile
     return priced
 
 
-def cost_summary(work: pd.DataFrame, cfg: PrecisionConfig | MixedConfig, profiles: Sequence) -> pd.DataFrame:
+def kv_cache_fields(cfg: PrecisionConfig | MixedConfig, shape: hw_models.KVCacheShape | None, tokens: int,
+                    profile: hw_models.HardwareProfile) -> dict:
+    """results.csv's K / V cache columns (kv_cache_mb, kv_prefill_mj, decode_kv_read_ms) of
+    `cfg` on `profile` at `tokens` tokens; NaN without a cache (shape None). A MixedConfig
+    is priced at its default config's cache (the cache is one tensor per block)."""
+    if shape is None:
+        return {"kv_cache_mb": float("nan"), "kv_prefill_mj": float("nan"), "decode_kv_read_ms": float("nan")}
+    c = cfg.default if isinstance(cfg, MixedConfig) else cfg
+    cost = hw_models.kv_cache_cost(
+        profile, shape, int(tokens), c.kv_bits, high_tokens=c.kv_high_token_count(int(tokens)),
+        high_bits=c.a_high_bits, zero_points=not c.a_symmetric, seq_transform=c.seq_transform,
+        seq_levels=c.seq_levels, filter_length=pywt.Wavelet(c.wavelet).dec_len)
+    return {"kv_cache_mb": float(hw_models.units.bytes_to_mb(cost.bytes)),
+            "kv_prefill_mj": float(hw_models.units.pj_to_mj(cost.write_pj + cost.transform_pj)),
+            "decode_kv_read_ms": float(hw_models.units.s_to_ms(cost.read_s))}
+
+
+def cost_summary(work: pd.DataFrame, cfg: PrecisionConfig | MixedConfig, profiles: Sequence,
+                 kv_shape: hw_models.KVCacheShape | None = None) -> pd.DataFrame:
     """One row per profile: hw and results.csv's cost columns (schema.COST_COLUMNS, in their
-    units), ``bound`` and ``memory_bound_share`` of the prefill, from hw_models.totals."""
+    units), ``bound`` and ``memory_bound_share`` of the prefill, from hw_models.totals, and
+    the K / V cache's columns (kv_cache_fields) at the workload's tokens."""
     tot = hw_models.totals(price_config(work, cfg, profiles))
     rows = []
     for hw, grp in tot.groupby("hw", observed=True, sort=False):
@@ -112,5 +131,14 @@ def cost_summary(work: pd.DataFrame, cfg: PrecisionConfig | MixedConfig, profile
             row[col.name] = col.from_totals(phase["decode" if col.source is Source.DECODE else "prefill"])
         row["memory_bound_share"] = float(phase["prefill"]["memory_bound_share"])
         row["bound"] = str(phase["prefill"]["bound"])
+        row.update(kv_cache_fields(cfg, kv_shape, int(work.tokens.max()), _profile(profiles, str(hw))))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _profile(profiles: Sequence, name: str) -> hw_models.HardwareProfile:
+    for p in profiles:
+        profile = hw_models.load_profile(p) if isinstance(p, str) else p
+        if profile.name == name:
+            return profile
+    raise ValueError(f"profile {name!r} is not among the priced profiles")

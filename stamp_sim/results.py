@@ -33,6 +33,7 @@ def _single_fields(cfg: PrecisionConfig) -> dict:
         "acc_mode": a.mode.value if a is not None else "exact", "acc_tile": a.tile if a is not None else None,
         "weight_method": cfg.weight_method, "weight_l1": cfg.weight_l1,
         "seq_transform": cfg.seq_transform, "feature_transform": cfg.feature_transform,
+        "kv_bits": _width(cfg.kv_bits),
     }
 
 
@@ -45,6 +46,7 @@ def _mixed_fields(cfg: MixedConfig, work: pd.DataFrame) -> dict:
         "w_bits": mean(lambda c: _width(c.w_bits)), "a_bits": mean(lambda c: _width(c.a_bits)),
         "acc_bits": mean(accumulator_bits), "acc": "mixed", "acc_mode": "mixed", "acc_tile": None,
         "weight_method": "mixed", "weight_l1": "mixed", "seq_transform": "mixed", "feature_transform": "mixed",
+        "kv_bits": _width(cfg.default.kv_bits),
     }
 
 
@@ -86,6 +88,8 @@ def result_rows(run_fields: dict, fields: dict, cfg, ev: ConfigEvaluation, layer
         "avg_a_bits": _avg_a_bits(cfg, layers, run_fields["tokens"]),
         **{k: ev.accuracy.get(k, math.nan) for k in ("ppl", "kl", "top1", "out_sqnr_db", "cosine")},
         "sqnr_db": _mean_sqnr(layers), **ev.overflow_fields, **ev.check.fields(),
+        "avg_kv_bits": ev.kv.get("avg_kv_bits", float(fields.get("kv_bits", FLOAT_BITS))),
+        "kv_sqnr_db": ev.kv.get("kv_sqnr_db", math.nan),
     }
     return ordered(pd.DataFrame([{**row, **c} for c in costs.to_dict("records")]), RESULTS_COLUMNS)
 

@@ -52,6 +52,8 @@ class Source(str, enum.Enum):
     PREFILL = "hw_models prefill"  # hw_models.totals, prefill phase, summed over layers
     DECODE = "hw_models decode"  # hw_models.totals, decode phase (one token), summed over layers
     PRICE = "hw_models price"  # hw_models.price, one layer
+    KV_CACHE = "hw_models kv cache"  # hw_models.kv_cache_cost: the K / V cache, priced apart from the layers
+    KV_STATS = "kv stats"  # the K / V quantizers' running statistics during evaluation
 
 
 class Fmt(str, enum.Enum):
@@ -143,6 +145,12 @@ RESULTS_COLUMNS: tuple[Column, ...] = (
     _c("feature_transform", "", _S.CONFIG, "feature-axis transform", fmt=Fmt.TEXT),
     _c("avg_a_bits", "bits", _S.LAYER_STATS, "average activation width over every row the layers quantized",
        "average activation bits", "avg a bits", fmt=Fmt.BITS),
+    _c("kv_bits", "bits", _S.CONFIG, f"low K / V cache width ({FLOAT_BITS} = float)", "KV cache bits", "kv bits",
+       fmt=Fmt.BITS),
+    _c("avg_kv_bits", "bits", _S.KV_STATS, f"average K / V cache width over every cached row ({FLOAT_BITS} = float)",
+       "average KV cache bits", "avg kv bits", fmt=Fmt.BITS),
+    _c("kv_sqnr_db", "dB", _S.KV_STATS, "mean over attention blocks of the K / V cache SQNR (blank: float cache)",
+       "mean KV cache SQNR", "KV SQNR (dB)", True, Fmt.FIXED1),
     _c("ppl", "", _S.ACCURACY, "perplexity on the evaluation windows (causal LMs)", "perplexity", "ppl", False),
     _c("kl", "nats", _S.ACCURACY, "KL(P_float || P_quantized) of next-token distributions, mean per position",
        "KL divergence from the float model", "KL (nats)", False, Fmt.SIG3),
@@ -193,6 +201,12 @@ RESULTS_COLUMNS: tuple[Column, ...] = (
        "decode energy per token", "decode (mJ/token)", False, Fmt.SIG3, ("energy_pj",), _ENERGY),
     _c("decode_latency_ms", "ms", _S.DECODE, "latency of one decode step", "decode latency per token",
        "decode (ms/token)", False, Fmt.SIG3, ("latency_s",), "s"),
+    _c("kv_cache_mb", "MB", _S.KV_CACHE, "K and V of every block at `tokens` tokens, scales included "
+       "(blank: no cache); not in weight_mb or act_mb", "KV cache memory", "KV cache (MB)", False, Fmt.SIG3),
+    _c("kv_prefill_mj", "mJ", _S.KV_CACHE, "prefill energy of the K / V cache: its DRAM write and its sequence "
+       "transform; not in energy_mj (the linear layers)", "KV cache energy", "KV cache (mJ)", False, Fmt.SIG3),
+    _c("decode_kv_read_ms", "ms", _S.KV_CACHE, "DRAM time of one decode step reading the whole cache at `tokens` "
+       "tokens of context; not in decode_latency_ms"),
     _c("baseline", "", _S.CONFIG, "the config this one is compared with at a matched budget (blank: none)",
        fmt=Fmt.TEXT),
     _c("baseline_change", "", _S.CONFIG, "what differs from the baseline, field by field", fmt=Fmt.TEXT),

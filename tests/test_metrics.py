@@ -83,3 +83,22 @@ def test_next_token_accuracy_over_windows_equals_the_pooled_metrics():
     assert res["ppl"] == pytest.approx(math.exp(next_token_nll(out, ids)), rel=1e-12)
     assert res["kl"] == pytest.approx(kl_divergence(ref, out), rel=1e-12)
     assert res["top1"] == pytest.approx(top1_agreement(ref, out))
+
+
+def test_chunked_accumulation_equals_one_pass():
+    # NextTokenAccuracy walks long windows in chunks of positions; the sums must not change.
+    import torch.nn.functional as F
+
+    from stamp_sim.metrics import NextTokenAccuracy, kl_divergence
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(2, 601, 37, generator=g)
+    out = ref + 0.3 * torch.randn(2, 601, 37, generator=g)
+    ids = torch.randint(0, 37, (2, 601), generator=g)
+    acc = NextTokenAccuracy()
+    acc.add(ref, out, ids)
+    res = acc.result()
+    nll = F.cross_entropy(out[:, :-1].reshape(-1, 37).double(), ids[:, 1:].reshape(-1), reduction="mean")
+    assert res["kl"] > 0.01
+    assert math.isclose(res["kl"], kl_divergence(ref, out), rel_tol=1e-12)
+    assert math.isclose(res["ppl"], math.exp(float(nll)), rel_tol=1e-12)

@@ -15,6 +15,7 @@ from .registry import LoadedModel, ModelKind, ModelSpec, available_models, load_
 # Importing the loader modules registers their models.
 from . import dinov2, minilm, smollm2, tiny  # noqa: E402,F401  isort: skip
 from .capture import capture_linear_inputs
+from .kv_shape import kv_cache_shape
 from .images import DEFAULT_IMAGES, ImageBatch, vit_images
 from .text import TokenWindows, clean_wiki_markup, token_windows, wiki_articles, wiki_token_ids
 from .tiny import synthetic_token_ids, tiny_llama, tiny_llama_config
@@ -34,6 +35,7 @@ __all__ = [
     "available_models",
     "capture_linear_inputs",
     "clean_wiki_markup",
+    "kv_cache_shape",
     "load_model",
     "model_spec",
     "synthetic_token_ids",

@@ -12,18 +12,16 @@ Two execution paths behind one module:
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-import hw_models
 from stamp_sim.config import PrecisionConfig
 from stamp_sim.metrics import sqnr_from_sums
-from stamp_sim.nn.prefix import PrefixedTransform
+from stamp_sim.nn.sequence import sequence_for
 from stamp_sim.quant import allocate_bits, quantize
-from stamp_sim.transforms import DWT, DWT2D, KLT, feature_transform_from, sequence_transform_from
+from stamp_sim.transforms import KLT, feature_transform_from, sequence_transform_from
 
 __all__ = ["LayerStats", "StampLinear"]
 
@@ -234,28 +232,15 @@ class StampLinear(nn.Module):
     def seq_for(self, tokens: int):
         """The sequence transform used for `tokens` rows, or None (one token: decoding).
 
-        The padding rule the cost model prices (hw_models.padded_rows): a 1D DWT on a
-        sequence too short for its levels runs with hw_models.effective_levels of them
-        (PyWavelets' dwt_max_level: a 5-token sentence gets 2 Haar levels, not 3; 0 levels:
-        no transform); a dwt2d layer given h * w + 1 tokens (a ViT's CLS token ahead of its
-        patch grid) leaves that first row untransformed.
+        stamp_sim.nn.sequence.sequence_for is the rule (the one the cost model prices as
+        hw_models.padded_rows): short sequences run fewer DWT levels, a ViT's CLS row and
+        the config's sink_tokens stay untransformed.
         """
         if self.seq is None or tokens <= 1:
             return None
         if tokens not in self._short_seq:
-            self._short_seq[tokens] = self._seq_of_length(tokens)
+            self._short_seq[tokens] = sequence_for(self.seq, tokens, self.config.sink_tokens)
         return self._short_seq[tokens]
-
-    def _seq_of_length(self, tokens: int):
-        seq = self.seq
-        if isinstance(seq, DWT2D) and tokens == seq.grid[0] * seq.grid[1] + 1:
-            return PrefixedTransform(seq, prefix=1)
-        if isinstance(seq, DWT):
-            levels = int(hw_models.effective_levels(tokens, seq.levels, seq.filter_length))
-            if levels < 1:
-                return None
-            return seq if levels == seq.levels else dataclasses.replace(seq, levels=levels)
-        return seq
 
     def transform_input(self, x: torch.Tensor):
         """(L X R, L or None): the activation the quantizer sees and the L applied."""

@@ -10,6 +10,7 @@ import pandas as pd
 from torch import nn
 
 from stamp_sim.config import MixedConfig, PrecisionConfig
+from stamp_sim.nn.kv_cache import install_kv_quantization, remove_kv_quantization
 from stamp_sim.nn.linear import StampLinear
 
 __all__ = ["calibration", "layer_stats", "quantize_model", "restore_model", "stamp_layers"]
@@ -42,7 +43,8 @@ def quantize_model(
     config : one PrecisionConfig for every layer, or a MixedConfig (per-layer configs).
     grid : (h, w) token grid for ``dwt2d``.
     The original Linear modules (and their weights) are kept unmodified inside the wrappers;
-    ``restore_model`` puts them back. Returns {name: StampLinear}.
+    ``restore_model`` puts them back. Returns {name: StampLinear}. A config with kv_bits
+    also quantizes the K / V cache of the model's attention (stamp_sim.nn.kv_cache).
     """
     restore_model(model)
     include = list(include) if include is not None else None
@@ -66,11 +68,13 @@ def quantize_model(
         layer = StampLinear(model.get_submodule(name), cfg, name=name, grid=grid)
         _set_child(model, name, layer)
         wrapped[name] = layer
+    install_kv_quantization(model, config)
     return wrapped
 
 
 def restore_model(model: nn.Module) -> None:
-    """Undo quantize_model: put every wrapped ``nn.Linear`` back in place."""
+    """Undo quantize_model: put every wrapped ``nn.Linear`` back in place, float K / V cache."""
+    remove_kv_quantization(model)
     for name, module in list(model.named_modules()):
         if isinstance(module, StampLinear):
             _set_child(model, name, module.linear)

@@ -24,6 +24,7 @@ from stamp_sim.report.columns import (
 )
 from stamp_sim.report.accumulator import accumulator_sweeps, sweep_items
 from stamp_sim.report.pairs import baseline_pairs, stamp_pairs
+from stamp_sim.schema import FLOAT_BITS
 from stamp_sim.report.pareto import best_under_budgets, dominators, pareto_front
 from stamp_sim.report.usability import unusable, usability_rule
 
@@ -69,6 +70,32 @@ def _first_value(df: pd.DataFrame, config: str, column: str) -> float:
         return math.nan
     values = pd.to_numeric(df.loc[df["config"].astype(str) == config, column], errors="coerce").dropna()
     return float(values.iloc[0]) if len(values) else math.nan
+
+
+def _first_text(df: pd.DataFrame, config: str, column: str) -> str:
+    """A config's text field (weight_method, ...), '' when absent."""
+    if column not in df.columns:
+        return ""
+    values = df.loc[df["config"].astype(str) == config, column].dropna().astype(str)
+    return str(values.iloc[0]) if len(values) else ""
+
+
+def _sides(results: pd.DataFrame, cand: str, base: str) -> list[str]:
+    """What each side of a comparison runs on: its weight quantizer and its K / V cache width."""
+    def kv(config):
+        bits = _first_value(results, config, "kv_bits")
+        avg = _first_value(results, config, "avg_kv_bits")
+        if not math.isfinite(bits) or bits >= FLOAT_BITS:
+            return "a float KV cache"
+        avg_text = f", {METRICS['avg_kv_bits'].format(avg)} on average" if math.isfinite(avg) and avg != bits else ""
+        return f"a {int(bits)}-bit KV cache{avg_text}"
+
+    items = []
+    wm_c, wm_b = _first_text(results, cand, "weight_method"), _first_text(results, base, "weight_method")
+    if wm_c or wm_b:
+        items.append(f"Weights: {wm_c.upper() or '?'} for {cand}, {wm_b.upper() or '?'} for {base}. "
+                     f"KV cache: {kv(cand)} for {cand}, {kv(base)} for {base}.")
+    return items
 
 
 def _qual(metric: Metric, value) -> str:
@@ -220,7 +247,7 @@ def _stamp_item(results: pd.DataFrame, cand: str, base: str, quality: Metric) ->
 
 
 def _compare(results: pd.DataFrame, cand: str, base: str, what: str) -> Section:
-    items = []
+    items = _sides(results, cand, base)
     bits = METRICS["avg_a_bits"]
     b_c, b_b = _first_value(results, cand, "avg_a_bits"), _first_value(results, base, "avg_a_bits")
     if math.isfinite(b_c) and math.isfinite(b_b):

@@ -19,7 +19,7 @@ from stamp_sim import provenance
 from stamp_sim.config import ConfigError, PrecisionConfig, RunConfig, get_preset
 from stamp_sim.config_eval import adapt_config, evaluate_config
 from stamp_sim.evaluation import float_reference, prepare_data
-from stamp_sim.models import LoadedModel, load_model, model_spec, workload
+from stamp_sim.models import LoadedModel, kv_cache_shape, load_model, model_spec, workload
 from stamp_sim.pricing import cost_summary
 from stamp_sim.preflight import config_problems, sequence_problems
 from stamp_sim.progress import Stages
@@ -236,6 +236,6 @@ def _evaluate_all(run: RunConfig, run_dir: Path, meta: dict, done: set, prepared
         with stages.stage(f"{label}: pricing on {', '.join(p.name for p in profiles)}"):
             ldf = layer_rows(run.model, cfg.name, ev.layers)
             rows = result_rows(run_fields, config_fields(cfg, work, _baseline(cfg, run)), cfg, ev, ldf,
-                               cost_summary(work, cfg, profiles))
+                               cost_summary(work, cfg, profiles, kv_cache_shape(loaded)))
             append_rows_atomic(ldf, run_dir / LAYERS, key=["config", "layer"])
             append_rows_atomic(rows, run_dir / RESULTS, key=["config", "hw"])
