@@ -130,4 +130,18 @@ def config_problems(configs, loaded: LoadedModel, work: pd.DataFrame, rows: int,
                 seen[key] = _dry_run(one, k, rows, grid)
                 if seen[key] is not None:
                     problems.append(f"config {cfg.name!r} on {name} (K={k}, {rows} token rows): {seen[key]}")
+    problems += _kv_problems(configs, loaded)
     return problems
+
+
+def _kv_problems(configs, loaded: LoadedModel) -> list[str]:
+    """kv_bits needs attention that runs through transformers' attention interface."""
+    from stamp_sim.nn.kv_cache import attention_modules
+
+    asking = [c.name for c in configs
+              if any(one.kv_bits is not None for one in (c.configs() if isinstance(c, MixedConfig) else [c]))]
+    if not asking or attention_modules(loaded.model):
+        return []
+    return [f"config {name!r} sets kv_bits, but {type(loaded.model).__name__} has no attention module transformers' "
+            "attention interface runs (Llama, Mistral, Qwen2/3, Gemma, Phi-3 style); allowed: kv_bits None on this "
+            "model" for name in asking]

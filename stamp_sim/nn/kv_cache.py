@@ -23,7 +23,7 @@ from stamp_sim.nn.sequence import sequence_for
 from stamp_sim.quant import quantize
 from stamp_sim.transforms import sequence_transform_from
 
-__all__ = ["ATTENTION_NAME", "KVQuantizer", "install_kv_quantization", "kv_stats", "remove_kv_quantization"]
+__all__ = ["ATTENTION_NAME", "KVQuantizer", "attention_modules", "install_kv_quantization", "kv_stats", "remove_kv_quantization"]
 
 #: The attention implementation name stamp-sim registers with transformers.
 ATTENTION_NAME = "stamp_kv"

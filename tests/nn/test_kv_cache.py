@@ -125,3 +125,16 @@ def test_kv_bits_on_a_model_without_an_attention_interface_is_refused():
     with pytest.raises(ValueError, match="kv_bits"):
         install_kv_quantization(model, PrecisionConfig(kv_bits=4))
     assert install_kv_quantization(model, PrecisionConfig()) == {}
+
+
+def test_preflight_refuses_kv_bits_on_a_model_without_attention_before_any_work():
+    from stamp_sim.models.registry import LoadedModel, ModelKind
+    from stamp_sim.preflight import _kv_problems
+
+    plain = LoadedModel("x", ModelKind.ENCODER, torch.nn.Sequential(torch.nn.Linear(4, 4)), None, None, None, "", "")
+    llama = LoadedModel("t", ModelKind.CAUSAL_LM, tiny_llama(), None, None, None, "", "")
+    kv = PrecisionConfig(name="kv4", kv_bits=4)
+    assert _kv_problems([kv, PrecisionConfig(name="plain")], plain) == [
+        _kv_problems([kv], plain)[0]] and "kv4" in _kv_problems([kv], plain)[0]
+    assert _kv_problems([kv], llama) == []
+    assert _kv_problems([PrecisionConfig()], plain) == []
