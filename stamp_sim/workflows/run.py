@@ -13,19 +13,17 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 import hw_models
 from stamp_sim import provenance
-from stamp_sim.config import ConfigError, PrecisionConfig, RunConfig, get_preset
-from stamp_sim.config_eval import adapt_config, evaluate_config
-from stamp_sim.evaluation import float_reference, prepare_data
+from stamp_sim.config import ConfigError, RunConfig
+from stamp_sim.evaluation import prepare_data
 from stamp_sim.models import LoadedModel, load_model, workload
-from stamp_sim.pricing import cost_summary
 from stamp_sim.report import append_rows_atomic, new_run_dir, write_csv_atomic, write_json_atomic, write_report
-from stamp_sim.results import config_fields, layer_rows, result_rows
 from stamp_sim.token_energy import token_energy
+from stamp_sim.workflows.executors import Executor, UnitsFailed
+from stamp_sim.workflows.units import ConfigUnit, UnitRows, build_context, config_rows, evaluate_unit
 
 __all__ = ["LAYERS", "RESULTS", "RUN_JSON", "TOKEN_ENERGY", "load_run", "resume_conflicts", "run_experiment"]
 
@@ -98,14 +96,6 @@ def _open_run_dir(run: RunConfig, loaded: LoadedModel, run_dir: Path | None) -> 
     return run_dir, meta, done
 
 
-def _baseline(cfg, run: RunConfig) -> PrecisionConfig | None:
-    """The config `cfg` declares as its baseline: the run's config of that name, else the preset."""
-    name = getattr(cfg, "baseline", None)
-    if name is None:
-        return None
-    return next((c for c in run.configs if c.name == name), None) or get_preset(name)
-
-
 def _finish(run_dir: Path, run: RunConfig, meta: dict) -> None:
     results = pd.read_csv(run_dir / RESULTS)
     layers = pd.read_csv(run_dir / LAYERS) if (run_dir / LAYERS).exists() else pd.DataFrame()
@@ -117,41 +107,50 @@ def _finish(run_dir: Path, run: RunConfig, meta: dict) -> None:
     write_report(run_dir, results, layers, tokens, meta)
 
 
-def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool = True) -> Path:
+def _write_unit(run_dir: Path, meta: dict, rows: UnitRows) -> None:
+    """Append one finished config's rows atomically (and note its calibrated weights)."""
+    if rows.weights is not None:
+        meta.setdefault("weight_calibration", {})[rows.config] = rows.weights
+    append_rows_atomic(rows.layers, run_dir / LAYERS, key=["config", "layer"])
+    append_rows_atomic(rows.results, run_dir / RESULTS, key=["config", "hw"])
+
+
+def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool = True,
+                   executor: Executor | None = None) -> Path:
     """Run (or, given an existing `run_dir`, resume) a sweep; returns the run directory.
 
     Finished configs (rows already in run_dir/results.csv) are skipped; each newly finished
-    config is appended atomically before the next one starts.
+    config is appended atomically as it finishes. executor : None evaluates here, one config
+    after another; an Executor runs each config as a unit (``units.evaluate_unit``) and
+    UnitsFailed is raised after the others finished when any failed (no report then).
     """
     profiles = [hw_models.load_profile(p) for p in run.profiles]  # fail fast on a bad profile
     loaded = load_model(run.model)
     run_dir, meta, done = _open_run_dir(run, loaded, run_dir)
-    model = loaded.model.to(run.device)
-    data = prepare_data(loaded, run.tokens, run.windows, run.calib_windows, run.seed)
-    meta["data"] = data.source
-    work = workload(loaded, data.tokens)
     todo = [c for c in run.configs if c.name not in done]
-    bar = tqdm(total=len(data.evaluation) * (len(todo) + 1), desc=f"{run.model}", unit="window",
+    if executor is not None:
+        data = prepare_data(loaded, run.tokens, run.windows, run.calib_windows, run.seed)
+        meta["data"] = data.source
+        if not (run_dir / TOKEN_ENERGY).exists():
+            work = workload(loaded, data.tokens)
+            write_csv_atomic(token_energy(loaded, data, list(work.layer), run.device), run_dir / TOKEN_ENERGY)
+        failures = executor.map(evaluate_unit, [ConfigUnit(run, c) for c in todo],
+                                lambda unit, rows: _write_unit(run_dir, meta, rows), desc=run.model, progress=progress)
+        if failures:
+            raise UnitsFailed(failures, len(todo))
+        _finish(run_dir, run, meta)
+        return run_dir
+    bar = tqdm(total=run.windows * (len(todo) + 1), desc=f"{run.model}", unit="window",
                disable=not progress, file=sys.stderr)
     try:
-        reference = float_reference(model, data, run.device, progress=bar)
+        ctx = build_context(run, progress=bar)
+        bar.total = len(ctx.data.evaluation) * (len(todo) + 1)
+        meta["data"] = ctx.data.source
         if not (run_dir / TOKEN_ENERGY).exists():
-            write_csv_atomic(token_energy(loaded, data, list(work.layer), run.device), run_dir / TOKEN_ENERGY)
-        torch.manual_seed(run.seed)
-        run_fields = {"model": run.model, "tokens": data.tokens, "windows": run.windows}
-        for cfg0 in todo:
-            cfg = adapt_config(cfg0, loaded.kind)
+            write_csv_atomic(token_energy(loaded, ctx.data, list(ctx.work.layer), run.device), run_dir / TOKEN_ENERGY)
+        for cfg in todo:
             bar.set_postfix_str(cfg.name)
-            ev = evaluate_config(model, cfg, data, reference, run.device, run.int_layers, progress=bar)
-            if ev.weights_key:
-                meta.setdefault("weight_calibration", {})[cfg.name] = {
-                    "windows": len(data.calibration), "tokens": data.tokens, "seed": run.seed,
-                    "cache_key": ev.weights_key, "note": "calibration windows only, disjoint from evaluation"}
-            ldf = layer_rows(run.model, cfg.name, ev.layers)
-            rows = result_rows(run_fields, config_fields(cfg, work, _baseline(cfg, run)), cfg, ev, ldf,
-                               cost_summary(work, cfg, profiles))
-            append_rows_atomic(ldf, run_dir / LAYERS, key=["config", "layer"])
-            append_rows_atomic(rows, run_dir / RESULTS, key=["config", "hw"])
+            _write_unit(run_dir, meta, config_rows(run, cfg, ctx, progress=bar))
     finally:
         bar.close()
     _finish(run_dir, run, meta)
