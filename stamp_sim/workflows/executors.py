@@ -127,10 +127,9 @@ class DaskExecutor:
         self.retries = retries
         self.cluster = None
         echo = echo or (lambda line: print(line, file=sys.stderr))
-        dashboard = _bokeh_installed()
         if scheduler is None:
             self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=":0" if dashboard else None,
+                                        dashboard_address=":0" if _bokeh_installed() else None,
                                         silence_logs=logging.ERROR)
             scheduler = self.cluster.scheduler_address
         try:
@@ -139,14 +138,15 @@ class DaskExecutor:
             self._close_cluster()
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} within {timeout_s:g} s "
                                f"({_describe(exc)}); start one with `dask scheduler` or drop --scheduler") from None
-        echo(self._dashboard_line(scheduler, dashboard))
+        echo(self._dashboard_line(scheduler))
 
-    def _dashboard_line(self, scheduler: str, bokeh: bool) -> str:
-        services = self.client.scheduler_info().get("services", {})
-        if "dashboard" in services:
+    def _dashboard_line(self, scheduler: str) -> str:
+        # The scheduler's HTTP server runs without bokeh, but its /status pages need it.
+        served = "dashboard" in self.client.scheduler_info().get("services", {})
+        if served and self.client.run_on_scheduler(_bokeh_installed):
             return f"dask: scheduler {scheduler}, dashboard {self.client.dashboard_link}"
-        why = "bokeh is not installed here (pip install bokeh)" if not bokeh else "the scheduler serves none"
-        return f"dask: scheduler {scheduler}, dashboard off ({why})"
+        why = "the scheduler serves none" if not served else "bokeh is not installed on the scheduler"
+        return f"dask: scheduler {scheduler}, dashboard off ({why}; pip install bokeh for one)"
 
     def __enter__(self) -> DaskExecutor:
         return self
@@ -180,7 +180,7 @@ class DaskExecutor:
                    for i, unit in enumerate(units)}
         failures = []
         with tqdm(total=len(units), desc=desc, unit="unit", disable=not progress, file=sys.stderr) as bar:
-            for future in as_completed(futures):
+            for future in as_completed(futures, loop=self.client.loop):
                 unit = futures.pop(future)
                 if future.status == "error":
                     failures.append(UnitFailure(_label(unit), _describe(future.exception())))

@@ -103,6 +103,8 @@ def _finish(run_dir: Path, run: RunConfig, meta: dict) -> None:
     tokens = pd.read_csv(token_path) if token_path.exists() and token_path.stat().st_size > 1 else None
     order = {c.name: i for i, c in enumerate(run.configs)}
     results = results.sort_values(by="config", key=lambda s: s.map(order), kind="stable")
+    if len(layers):  # units may finish in any order; the files list them in the run's
+        layers = layers.sort_values(by="config", key=lambda s: s.map(order), kind="stable")
     meta["finished"] = provenance.utc_now()
     write_report(run_dir, results, layers, tokens, meta)
 
