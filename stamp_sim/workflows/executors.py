@@ -129,7 +129,7 @@ class DaskExecutor:
         echo = echo or (lambda line: print(line, file=sys.stderr))
         if scheduler is None:
             self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=":0" if _bokeh_installed() else None,
+                                        dashboard_address=":0",  # any free port: clusters may share a host
                                         silence_logs=logging.ERROR)
             scheduler = self.cluster.scheduler_address
         try:
