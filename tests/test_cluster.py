@@ -186,3 +186,10 @@ def test_cli_sweep_on_a_local_cluster_prints_the_dashboard_line(tmp_path):
     assert result.exit_code == 0, result.output
     assert "dask: scheduler tcp://" in result.output and "dashboard" in result.output
     assert Path(result.output.strip().splitlines()[-1].removeprefix("report: ")).is_file()
+
+
+def test_scheduler_without_the_dask_executor_is_refused(tmp_path):
+    result = CliRunner().invoke(main, ["run", "--model", "tiny-llama", "--scheduler", "tcp://127.0.0.1:1",
+                                       "--out", str(tmp_path), "--no-progress"])
+    assert result.exit_code != 0 and "--scheduler" in result.output and "--executor dask" in result.output
+    assert not os.listdir(tmp_path)
