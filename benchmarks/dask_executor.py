@@ -1,7 +1,8 @@
 """The default run and sensitivity on SmolLM2: 2 local Dask workers against the local executor.
 
     PYTHONPATH=. python -m benchmarks.dask_executor [--workers 2] [--tokens 512] [--windows 4]
-        [--max-groups N] [--budgets 3] [--candidates w4a4,w4a4-stamp,w4a8] [--skip-run] [--skip-sensitivity]
+        [--configs fp,w8a8,...] [--max-groups N] [--budgets 3] [--candidates w4a4,w4a4-stamp,w4a8]
+        [--skip-run] [--skip-sensitivity]
 
 Each study runs twice with the same options and seed: in this process (the local
 executor) and on a LocalCluster of `--workers` processes, one thread each. Prints the
@@ -27,7 +28,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stamp_sim.config import RunConfig  # noqa: E402
+from stamp_sim.config import PRESETS, RunConfig, get_preset  # noqa: E402
 from stamp_sim.models.cache import cache_dir  # noqa: E402
 from stamp_sim.workflows.executors import DaskExecutor  # noqa: E402
 from stamp_sim.workflows.run import run_experiment  # noqa: E402
@@ -61,13 +62,14 @@ def _child_peak(job: str, args: argparse.Namespace, out: Path) -> tuple[float, f
 
 def _study_args(args) -> list[str]:
     extra = ["--tokens", str(args.tokens), "--windows", str(args.windows), "--candidates", args.candidates,
-             "--budgets", str(args.budgets)]
+             "--budgets", str(args.budgets)] + (["--configs", args.configs] if args.configs else [])
     return extra + (["--max-groups", str(args.max_groups)] if args.max_groups else [])
 
 
 def _study(job: str, args, out: Path, executor=None) -> Path:
     if job == "run":
-        run = RunConfig(model=args.model, tokens=args.tokens, windows=args.windows, out=str(out))
+        configs = tuple(get_preset(c) for c in args.configs.split(",")) if args.configs else tuple(PRESETS.values())
+        run = RunConfig(model=args.model, configs=configs, tokens=args.tokens, windows=args.windows, out=str(out))
         return run_experiment(run, progress=False, executor=executor)
     cfg = SensitivityConfig(model=args.model, candidates=tuple(args.candidates.split(",")),
                             max_groups=args.max_groups, budgets=args.budgets, out=str(out))
@@ -108,6 +110,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--tokens", type=int, default=512, help="run only (sensitivity keeps its default 256)")
     parser.add_argument("--windows", type=int, default=4, help="run only")
+    parser.add_argument("--configs", default=None, help="run: comma-separated presets (default: every preset)")
     parser.add_argument("--candidates", default="w4a4,w4a4-stamp,w4a8")
     parser.add_argument("--max-groups", type=int, default=None, help="sensitivity: score at most this many groups")
     parser.add_argument("--budgets", type=int, default=3,
