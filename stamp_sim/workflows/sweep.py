@@ -9,7 +9,9 @@ finish; the report covers the finished units and lists the failed ones.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,14 @@ import hw_models
 from stamp_sim import provenance
 from stamp_sim.config import ConfigError
 from stamp_sim.models import model_spec
-from stamp_sim.report import append_rows_atomic, new_run_dir, write_json_atomic, write_report
+from stamp_sim.report import (
+    append_rows_atomic,
+    new_run_dir,
+    write_csv_atomic,
+    write_json_atomic,
+    write_report,
+    write_text_atomic,
+)
 from stamp_sim.workflows.executors import Executor, UnitFailure
 from stamp_sim.workflows.sweep_plan import SweepPlan, plan_from_dict
 from stamp_sim.workflows.units import ConfigUnit, UnitRows, evaluate_unit
@@ -82,17 +91,48 @@ def _ordered(frame: pd.DataFrame, plan: SweepPlan) -> pd.DataFrame:
     return frame.assign(_rank=keys).sort_values("_rank", kind="stable").drop(columns="_rank")
 
 
+def _md_table(frame: pd.DataFrame) -> str:
+    cells = frame.astype(object).where(frame.notna(), "")
+    text = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(text(v) for v in row) + " |" for row in cells.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def _report(run_dir: Path, plan: SweepPlan, meta: dict) -> None:
+    """One report per (model, tokens) in its own folder (the run report, figures and all),
+    and the sweep's report.md / report.html: every unit's row, the failures, the links."""
     results = _ordered(pd.read_csv(run_dir / RESULTS), plan)
     layers = _ordered(pd.read_csv(run_dir / LAYERS), plan) if (run_dir / LAYERS).exists() else None
+    write_csv_atomic(results, run_dir / RESULTS)  # units finish in any order; the file lists them in the plan's
+    if layers is not None:
+        write_csv_atomic(layers, run_dir / LAYERS)
     meta["finished"] = provenance.utc_now()
+    links = []
+    for (model, tokens), rows in results.groupby(["model", "tokens"], sort=False):
+        sub = re.sub(r"[^\w.-]+", "_", f"{model}-{tokens}")  # a model may be named by a path
+        (run_dir / sub).mkdir(exist_ok=True)
+        sub_layers = None if layers is None else layers[(layers.model == model) & (layers.tokens == tokens)]
+        write_report(run_dir / sub, rows, sub_layers, None, {"model": model, "tokens": int(tokens),
+                     "profiles": list(plan.profiles), "sweep": str(run_dir), "started": meta["started"]})
+        links.append((f"{model}, {tokens} tokens", f"{sub}/report.html"))
     cols = [c for c in ("model", "tokens", "config", "hw", "ppl", "kl", "out_sqnr_db", "energy_mj", "latency_ms",
-                        "weight_mb") if c in results]
-    table = results[cols].to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
-    failed = "".join(f"<li>{f['unit']}: {f['error']}</li>" for f in meta.get("failed", []))
-    section = table + (f"<p>Failed units (not in the table):</p><ul>{failed}</ul>" if failed else "")
-    write_report(run_dir, results, layers, None, meta, extra_sections=[("Sweep: every model, config and profile",
-                                                                        section)])
+                        "weight_mb") if c in results and results[c].notna().any()]
+    what = (f"{len(plan.models)} models x {len(plan.configs)} configs x {len(plan.profiles)} profiles"
+            f" x {len(plan.tokens)} token lengths; {len(results)} rows")
+    failed = [f"{f['unit']}: {f['error']}" for f in meta.get("failed", [])]
+    md = [f"# stamp-sim sweep\n\n{what}.\n", _md_table(results[cols]), ""]
+    md += ["## Failed units (not in the table)\n", *[f"- {f}" for f in failed], ""] if failed else []
+    md += ["## Reports per model\n", *[f"- [{name}]({href})" for name, href in links], ""]
+    write_text_atomic("\n".join(md), run_dir / "report.md")
+    fails = "".join(f"<li>{html.escape(f)}</li>" for f in failed)
+    body = (f"<h1>stamp-sim sweep</h1><p>{html.escape(what)}.</p>"
+            + results[cols].to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+            + (f"<h2>Failed units (not in the table)</h2><ul>{fails}</ul>" if fails else "")
+            + "<h2>Reports per model</h2><ul>"
+            + "".join(f'<li><a href="{html.escape(h)}">{html.escape(n)}</a></li>' for n, h in links) + "</ul>")
+    write_text_atomic(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>stamp-sim sweep</title></head>"
+                      f"<body>{body}</body></html>\n", run_dir / "report.html")
 
 
 def run_sweep(plan: SweepPlan, executor: Executor, run_dir: Path | None = None,
@@ -119,7 +159,7 @@ def run_sweep(plan: SweepPlan, executor: Executor, run_dir: Path | None = None,
     failures = executor.map(evaluate_unit, todo, lambda unit, rows: _write_unit(run_dir, meta, unit, rows),
                             desc="sweep", progress=progress)
     meta["failed"] = [{"unit": f.unit, "error": f.error} for f in failures]
-    write_json_atomic(meta, run_dir / RUN_JSON)
     if (run_dir / RESULTS).exists():
         _report(run_dir, plan, meta)
+    write_json_atomic(meta, run_dir / RUN_JSON)
     return SweepOutcome(run_dir, len(_finished(run_dir)), tuple(failures))

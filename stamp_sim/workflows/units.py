@@ -29,7 +29,8 @@ from stamp_sim.models import LoadedModel, load_model, workload
 from stamp_sim.pricing import cost_summary
 from stamp_sim.results import config_fields, layer_rows, result_rows
 
-__all__ = ["ConfigUnit", "RunContext", "UnitRows", "build_context", "config_rows", "evaluate_unit", "run_context", "unit_seed"]
+__all__ = ["ConfigUnit", "RunContext", "UnitRows", "build_context", "config_rows", "evaluate_unit", "run_context",
+           "unit_seed"]
 
 _CACHE_SIZE = 2  # contexts kept per process: a sweep's worker may alternate between two models
 _contexts: dict[tuple, RunContext] = {}
