@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -57,9 +58,12 @@ class SignalNoise:
 
     def add(self, reference: torch.Tensor, approx: torch.Tensor) -> None:
         """Add one pair of same-shape tensors (float64 sums)."""
-        r = reference.detach().double()
-        self.signal += float(r.pow(2).sum())
-        self.noise += float((r - approx.detach().double()).pow(2).sum())
+        # numpy's pairwise sum, not torch's: torch splits a sum across its intra-op threads,
+        # so the last bits would depend on how many threads the process has (a Dask worker
+        # has one), and the same run would not give the same bytes everywhere
+        r = reference.detach().double().cpu().numpy()
+        self.signal += float(np.square(r).sum())
+        self.noise += float(np.square(r - approx.detach().double().cpu().numpy()).sum())
 
     @property
     def sqnr_db(self) -> float:

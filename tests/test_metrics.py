@@ -83,3 +83,28 @@ def test_next_token_accuracy_over_windows_equals_the_pooled_metrics():
     assert res["ppl"] == pytest.approx(math.exp(next_token_nll(out, ids)), rel=1e-12)
     assert res["kl"] == pytest.approx(kl_divergence(ref, out), rel=1e-12)
     assert res["top1"] == pytest.approx(top1_agreement(ref, out))
+
+
+def test_signal_noise_sums_do_not_depend_on_the_thread_count():
+    """A Dask worker runs torch with one thread; the sums must carry the same bits anyway."""
+    import math
+
+    import torch
+
+    from stamp_sim.metrics import SignalNoise
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(2_000_003, generator=g, dtype=torch.float64) * 1e3
+    approx = ref + torch.randn(2_000_003, generator=g, dtype=torch.float64)
+    threads = torch.get_num_threads()
+    sums = []
+    try:
+        for n in (1, 2, 4):
+            torch.set_num_threads(n)
+            s = SignalNoise()
+            s.add(ref, approx)
+            sums.append((s.signal, s.noise))
+    finally:
+        torch.set_num_threads(threads)
+    assert sums[0] == sums[1] == sums[2]
+    assert sums[0][1] == pytest.approx(math.fsum(((ref - approx) ** 2).tolist()), rel=1e-12)
