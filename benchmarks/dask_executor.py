@@ -83,7 +83,8 @@ def _same_numbers(job: str, a: Path, b: Path) -> str:
         x, y = pd.read_csv(a / name), pd.read_csv(b / name)
         x, y = (t.drop(columns=[c for c in ("seconds",) if c in t]) for t in (x, y))
         same = x.equals(y) if job != "run" else (a / name).read_bytes() == (b / name).read_bytes()
-        verdicts.append(f"{name} {'identical' if same else 'DIFFERENT'}")
+        differ = [c for c in x.columns if not x[c].equals(y[c])] if x.shape == y.shape else ["shape"]
+        verdicts.append(f"{name} identical" if same else f"{name} DIFFERENT in {differ}")
     return ", ".join(verdicts)
 
 
