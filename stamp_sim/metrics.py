@@ -149,14 +149,14 @@ def kl_divergence(logits_p, logits_q, log_p: torch.Tensor | None = None) -> floa
     """
     p, _ = as_tensor(logits_p)
     q, _ = as_tensor(logits_q)
-    return float(_kl_per_position(p, q, log_p).mean())
+    return float(np.mean(_kl_per_position(p, q, log_p).cpu().numpy()))  # numpy: see SignalNoise.add
 
 
 def mean_squared_error(reference, approx) -> float:
     """Mean of (reference - approx)^2 over every element (e.g. logits), float64."""
     r, _ = as_tensor(reference)
     a, _ = as_tensor(approx)
-    return float((r.double() - a.double()).pow(2).mean())
+    return float(np.mean(np.square((r.double() - a.double()).cpu().numpy())))  # numpy: see SignalNoise.add
 
 
 def next_token_nll(logits, ids) -> float:

@@ -85,13 +85,13 @@ def test_next_token_accuracy_over_windows_equals_the_pooled_metrics():
     assert res["top1"] == pytest.approx(top1_agreement(ref, out))
 
 
-def test_signal_noise_sums_do_not_depend_on_the_thread_count():
+def test_sums_over_many_elements_do_not_depend_on_the_thread_count():
     """A Dask worker runs torch with one thread; the sums must carry the same bits anyway."""
     import math
 
     import torch
 
-    from stamp_sim.metrics import SignalNoise
+    from stamp_sim.metrics import SignalNoise, kl_divergence, mean_squared_error
 
     g = torch.Generator().manual_seed(0)
     ref = torch.randn(2_000_003, generator=g, dtype=torch.float64) * 1e3
@@ -103,7 +103,9 @@ def test_signal_noise_sums_do_not_depend_on_the_thread_count():
             torch.set_num_threads(n)
             s = SignalNoise()
             s.add(ref, approx)
-            sums.append((s.signal, s.noise))
+            logits = ref[: 64 * 1000].reshape(64, 1000)
+            sums.append((s.signal, s.noise, mean_squared_error(ref, approx),
+                         kl_divergence(logits / 1e3, approx[: 64 * 1000].reshape(64, 1000) / 1e3)))
     finally:
         torch.set_num_threads(threads)
     assert sums[0] == sums[1] == sums[2]
