@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -30,6 +31,7 @@ __all__ = [
     "perplexity",
     "sqnr_db",
     "sqnr_from_sums",
+    "sum_of_squares",
     "theorem1_bound",
     "top1_agreement",
 ]
@@ -48,6 +50,16 @@ def sqnr_from_sums(signal: float, noise: float) -> float:
     return 10.0 * math.log10(signal / noise)
 
 
+def sum_of_squares(t: torch.Tensor) -> float:
+    """sum(t^2) in float64, the same bits whatever torch's thread count.
+
+    numpy's pairwise sum, not torch's: torch splits a full reduction across its intra-op
+    threads, so the last bits would depend on how many threads the process has (a Dask
+    worker has one), and one run would not give the same bytes everywhere.
+    """
+    return float(np.square(t.detach().double().cpu().numpy()).sum())
+
+
 @dataclass
 class SignalNoise:
     """Running sums of signal energy (ref^2) and noise energy ((ref - approx)^2)."""
@@ -58,8 +70,8 @@ class SignalNoise:
     def add(self, reference: torch.Tensor, approx: torch.Tensor) -> None:
         """Add one pair of same-shape tensors (float64 sums)."""
         r = reference.detach().double()
-        self.signal += float(r.pow(2).sum())
-        self.noise += float((r - approx.detach().double()).pow(2).sum())
+        self.signal += sum_of_squares(r)
+        self.noise += sum_of_squares(r - approx.detach().double())
 
     @property
     def sqnr_db(self) -> float:
@@ -149,14 +161,14 @@ def kl_divergence(logits_p, logits_q, log_p: torch.Tensor | None = None) -> floa
     """
     p, _ = as_tensor(logits_p)
     q, _ = as_tensor(logits_q)
-    return float(_kl_per_position(p, q, log_p).mean())
+    return float(np.mean(_kl_per_position(p, q, log_p).cpu().numpy()))  # numpy: see sum_of_squares
 
 
 def mean_squared_error(reference, approx) -> float:
     """Mean of (reference - approx)^2 over every element (e.g. logits), float64."""
     r, _ = as_tensor(reference)
     a, _ = as_tensor(approx)
-    return float((r.double() - a.double()).pow(2).mean())
+    return float(np.mean(np.square((r.double() - a.double()).cpu().numpy())))  # numpy: see sum_of_squares
 
 
 def next_token_nll(logits, ids) -> float:

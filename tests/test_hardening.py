@@ -278,7 +278,7 @@ def test_tricky_names_survive_a_run_and_resuming_a_finished_run_changes_nothing(
 
 def test_a_failed_run_says_so_and_resume_finishes_it(tmp_path, monkeypatch):
     pytest.importorskip("transformers")
-    import stamp_sim.workflows.run as workflow
+    import stamp_sim.workflows.units as workflow  # where each config is evaluated
 
     real = workflow.evaluate_config
 

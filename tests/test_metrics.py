@@ -102,3 +102,30 @@ def test_chunked_accumulation_equals_one_pass():
     assert res["kl"] > 0.01
     assert math.isclose(res["kl"], kl_divergence(ref, out), rel_tol=1e-12)
     assert math.isclose(res["ppl"], math.exp(float(nll)), rel_tol=1e-12)
+
+
+def test_sums_over_many_elements_do_not_depend_on_the_thread_count():
+    """A Dask worker runs torch with one thread; the sums must carry the same bits anyway."""
+    import math
+
+    import torch
+
+    from stamp_sim.metrics import SignalNoise, kl_divergence, mean_squared_error
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(2_000_003, generator=g, dtype=torch.float64) * 1e3
+    approx = ref + torch.randn(2_000_003, generator=g, dtype=torch.float64)
+    threads = torch.get_num_threads()
+    sums = []
+    try:
+        for n in (1, 2, 4):
+            torch.set_num_threads(n)
+            s = SignalNoise()
+            s.add(ref, approx)
+            logits = ref[: 64 * 1000].reshape(64, 1000)
+            sums.append((s.signal, s.noise, mean_squared_error(ref, approx),
+                         kl_divergence(logits / 1e3, approx[: 64 * 1000].reshape(64, 1000) / 1e3)))
+    finally:
+        torch.set_num_threads(threads)
+    assert sums[0] == sums[1] == sums[2]
+    assert sums[0][1] == pytest.approx(math.fsum(((ref - approx) ** 2).tolist()), rel=1e-12)

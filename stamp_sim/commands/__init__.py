@@ -5,6 +5,7 @@ from stamp_sim.commands.models import models
 from stamp_sim.commands.profiles import profiles
 from stamp_sim.commands.run import run
 from stamp_sim.commands.sensitivity import sensitivity
+from stamp_sim.commands.sweep import sweep
 from stamp_sim.commands.validate import validate
 
-COMMANDS: list = [run, validate, profiles, cost, sensitivity, models]
+COMMANDS: list = [run, validate, profiles, cost, sensitivity, models, sweep]

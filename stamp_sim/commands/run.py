@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from stamp_sim.commands._cluster import cluster_options, executor_for
 from stamp_sim.commands._errors import one_line_errors
 from stamp_sim.config import PRESETS, RunConfig, load_configs
 
@@ -61,9 +62,10 @@ def _resumed(ctx: click.Context, resume_dir: str, options: dict) -> RunConfig:
               help="Layers per config in the exact-accumulator agreement check (evenly spaced). Accuracy always "
                    "runs every layer whose accumulator can overflow through the integer kernels.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+@cluster_options
 @click.pass_context
-def run(ctx, profiles, model, data, data_field, configs_file, tokens, windows, calib_windows, seed, out, resume_dir, device,
-        int_layers, progress):
+def run(ctx, profiles, model, data, data_field, configs_file, tokens, windows, calib_windows, seed, out, resume_dir,
+        device, int_layers, progress, executor, scheduler, workers):
     """Evaluate precision configs on a real model and price them on hardware profiles.
 
     Writes results.csv, layers.csv, run.json, figures, report.md and report.html into a
@@ -86,7 +88,9 @@ def run(ctx, profiles, model, data, data_field, configs_file, tokens, windows, c
         from stamp_sim.workflows.run import run_experiment
 
         model_spec(run_cfg.model)  # unknown names and bad paths fail before anything is written
-        run_dir = run_experiment(run_cfg, Path(resume_dir) if resume_dir else None, progress=progress)
+        with executor_for(executor, scheduler, workers) as ex:
+            run_dir = run_experiment(run_cfg, Path(resume_dir) if resume_dir else None, progress=progress,
+                                     executor=ex)
     _print_summary(run_dir)
 
 

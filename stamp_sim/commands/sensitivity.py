@@ -6,6 +6,7 @@ import json
 
 import click
 
+from stamp_sim.commands._cluster import cluster_options, executor_for
 from stamp_sim.commands._errors import one_line_errors
 
 
@@ -41,8 +42,9 @@ def _csv_list(ctx, param, value):
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1), help="Seed for the window choice.")
 @click.option("--out", default="reports", show_default=True, help="Root folder of run directories.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
-def sensitivity(profile, model, data, data_field, candidates, base, axis, order, tokens, calib_windows, windows, budgets, blocks,
-                max_groups, seed, out, progress):
+@cluster_options
+def sensitivity(profile, model, data, data_field, candidates, base, axis, order, tokens, calib_windows, windows,
+                budgets, blocks, max_groups, seed, out, progress, executor, scheduler, workers):
     """Score every linear layer group alone at each candidate (KL, logit MSE, layer SQNR,
     delta CE vs the true perplexity increase), then allocate precision under a hardware budget.
 
@@ -61,7 +63,8 @@ def sensitivity(profile, model, data, data_field, candidates, base, axis, order,
                                 budgets=budgets, seed=seed, out=out,
                                 blocks=parse_blocks(blocks) if blocks is not None else None, max_groups=max_groups,
                                 data=data, data_field=data_field)
-        run_dir = run_sensitivity(cfg, progress=progress)
+        with executor_for(executor, scheduler, workers) as ex:
+            run_dir = run_sensitivity(cfg, progress=progress, executor=ex)
     import pandas as pd
 
     from stamp_sim.sensitivity import ppl_pivot, tau_pivot

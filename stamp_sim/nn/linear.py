@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from stamp_sim.config import PrecisionConfig
-from stamp_sim.metrics import sqnr_from_sums
+from stamp_sim.metrics import sqnr_from_sums, sum_of_squares
 from stamp_sim.nn.sequence import sequence_for
 from stamp_sim.quant import allocate_bits, quantize
 from stamp_sim.transforms import KLT, feature_transform_from, sequence_transform_from
@@ -260,8 +260,8 @@ class StampLinear(nn.Module):
         back = seq.inverse(zq, tokens=x.shape[-2]) if seq is not None else zq
         back = self.feature.inverse_activations(back)
         xd = x.detach().double()
-        s.signal += float(xd.pow(2).sum())
-        s.noise += float((xd - back.detach().double()).pow(2).sum())
+        s.signal += sum_of_squares(xd)
+        s.noise += sum_of_squares(xd - back.detach().double())
         e = z.detach().double().pow(2).sum(dim=-1)
         k = self.config.high_rows
         s.first_k_energy += float(e[..., :k].sum())

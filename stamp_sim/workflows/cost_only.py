@@ -32,7 +32,8 @@ def cost_only_note(spec: ModelSpec) -> str:
 
 def run_cost_only(run: RunConfig, spec: ModelSpec, profiles: list, notes: tuple[str, ...]) -> Path:
     """Price every config of `run` on `profiles` for `spec`'s workload; returns the run directory."""
-    from stamp_sim.workflows.run import RESULTS, RUN_JSON, _baseline
+    from stamp_sim.workflows.run import RESULTS, RUN_JSON
+    from stamp_sim.workflows.units import baseline_config
 
     if run.data is not None:
         raise ValueError(f"--data {run.data}: {spec.name} is cost only ({spec.cost_only}); "
@@ -49,7 +50,7 @@ def run_cost_only(run: RunConfig, spec: ModelSpec, profiles: list, notes: tuple[
     run_fields = {"model": run.model, "tokens": int(work.tokens.max()), "windows": 0}
     for cfg0 in run.configs:
         cfg = adapt_config(cfg0, spec.kind)
-        fields = config_fields(cfg, work, _baseline(cfg, run))
+        fields = config_fields(cfg, work, baseline_config(cfg, run))
         avg = cfg.average_activation_bits(int(work.tokens.max())) if hasattr(cfg, "average_activation_bits") \
             else math.nan
         row = {**run_fields, **fields, "avg_a_bits": avg, **{k: math.nan for k in ACCURACY}}

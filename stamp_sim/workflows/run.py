@@ -12,21 +12,20 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 import hw_models
 from stamp_sim import provenance
-from stamp_sim.config import ConfigError, PrecisionConfig, RunConfig, get_preset
-from stamp_sim.config_eval import adapt_config, evaluate_config
+from stamp_sim.config import ConfigError, PrecisionConfig, RunConfig
+from stamp_sim.config_eval import adapt_config
 from stamp_sim.evaluation import float_reference, prepare_data
-from stamp_sim.models import LoadedModel, kv_cache_shape, load_model, model_spec, workload
-from stamp_sim.pricing import cost_summary
+from stamp_sim.models import LoadedModel, load_model, model_spec, workload
 from stamp_sim.preflight import config_problems, sequence_problems
 from stamp_sim.progress import Stages
 from stamp_sim.report import (append_rows_atomic, new_run_dir, read_table, write_csv_atomic, write_json_atomic,
                               write_report)
-from stamp_sim.results import config_fields, layer_rows, result_rows
 from stamp_sim.token_energy import token_energy
+from stamp_sim.workflows.executors import Executor, UnitsFailed
+from stamp_sim.workflows.units import ConfigUnit, RunContext, UnitRows, config_rows, evaluate_unit
 
 __all__ = ["LAYERS", "RESULTS", "RUN_JSON", "TOKEN_ENERGY", "high_rows_note", "is_finished", "load_run",
            "resume_conflicts",
@@ -138,14 +137,6 @@ def _check_edges(run: RunConfig, loaded: LoadedModel, data, work) -> None:
         raise ConfigError("\n".join(problems))
 
 
-def _baseline(cfg, run: RunConfig) -> PrecisionConfig | None:
-    """The config `cfg` declares as its baseline: the run's config of that name, else the preset."""
-    name = getattr(cfg, "baseline", None)
-    if name is None:
-        return None
-    return next((c for c in run.configs if c.name == name), None) or get_preset(name)
-
-
 def _finish(run_dir: Path, run: RunConfig, meta: dict) -> None:
     results = read_table(run_dir / RESULTS)
     layers = read_table(run_dir / LAYERS) if (run_dir / LAYERS).exists() else pd.DataFrame()
@@ -153,6 +144,8 @@ def _finish(run_dir: Path, run: RunConfig, meta: dict) -> None:
     tokens = read_table(token_path) if token_path.exists() and token_path.stat().st_size > 1 else None
     order = {c.name: i for i, c in enumerate(run.configs)}
     results = results.sort_values(by="config", key=lambda s: s.map(order), kind="stable")
+    if len(layers):  # units may finish in any order; the files list them in the run's
+        layers = layers.sort_values(by="config", key=lambda s: s.map(order), kind="stable")
     meta["finished"] = provenance.utc_now()
     meta["status"] = "finished"
     write_report(run_dir, results, layers, tokens, meta)
@@ -177,15 +170,25 @@ def _prepare(run: RunConfig, stages: Stages):
     return profiles, loaded, data, work
 
 
+def _write_unit(run_dir: Path, meta: dict, rows: UnitRows) -> None:
+    """Append one finished config's rows atomically (and note its calibrated weights)."""
+    if rows.weights is not None:
+        meta.setdefault("weight_calibration", {})[rows.config] = rows.weights
+    append_rows_atomic(rows.layers, run_dir / LAYERS, key=["config", "layer"])
+    append_rows_atomic(rows.results, run_dir / RESULTS, key=["config", "hw"])
+
+
 def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool = True,
-                   stages: Stages | None = None) -> Path:
+                   stages: Stages | None = None, executor: Executor | None = None) -> Path:
     """Run (or, given an existing `run_dir`, resume) a sweep; returns the run directory.
 
     Every input is checked before a directory is created. Finished configs (rows already
     in run_dir/results.csv) are skipped; each newly finished config is appended atomically
     before the next one starts. run.json's status says running, failed (with the error)
     or finished; resuming a finished run changes no file. Each stage reports on `stages`
-    (default: stderr when `progress`, else nothing).
+    (default: stderr when `progress`, else nothing). executor : None evaluates here, one
+    config after another; an Executor runs each config as a unit (``units.evaluate_unit``)
+    and UnitsFailed is raised after the others finished when any failed (no report then).
     """
     stages = stages if stages is not None else Stages(enabled=progress)
     if run_dir is not None and is_finished(run_dir):
@@ -203,7 +206,7 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
     meta["data"] = data.source
     meta.update(priced_layers=len(work), high_rows=high_rows_note(run.configs, data.tokens))
     try:
-        _evaluate_all(run, run_dir, meta, done, (profiles, loaded, data, work), stages)
+        _evaluate_all(run, run_dir, meta, done, (profiles, loaded, data, work), stages, executor)
         with stages.stage("writing the report (figures, report.md, report.html)"):
             _finish(run_dir, run, meta)
     except BaseException as exc:
@@ -214,28 +217,28 @@ def run_experiment(run: RunConfig, run_dir: Path | None = None, progress: bool =
     return run_dir
 
 
-def _evaluate_all(run: RunConfig, run_dir: Path, meta: dict, done: set, prepared, stages: Stages) -> None:
+def _evaluate_all(run: RunConfig, run_dir: Path, meta: dict, done: set, prepared, stages: Stages,
+                  executor: Executor | None) -> None:
     profiles, loaded, data, work = prepared
-    model = loaded.model.to(run.device)
     todo = [c for c in run.configs if c.name not in done]
+    if executor is not None:
+        _token_energy(run, run_dir, loaded, data, work, stages)
+        failures = executor.map(evaluate_unit, [ConfigUnit(run, c) for c in todo],
+                                lambda unit, rows: _write_unit(run_dir, meta, rows), desc=run.model,
+                                progress=stages.enabled)
+        if failures:
+            raise UnitsFailed(failures, len(todo))
+        return
+    model = loaded.model.to(run.device)
     with stages.stage("float reference", total=len(data.evaluation), unit="window") as bar:
         reference = float_reference(model, data, run.device, progress=bar)
+    _token_energy(run, run_dir, loaded, data, work, stages)
+    ctx = RunContext(loaded, model, data, work, reference, tuple(profiles))
+    for k, cfg in enumerate(todo, start=1):
+        _write_unit(run_dir, meta, config_rows(run, cfg, ctx, stages=stages, label=f"config {k} of {len(todo)}"))
+
+
+def _token_energy(run: RunConfig, run_dir: Path, loaded, data, work, stages: Stages) -> None:
     if not (run_dir / TOKEN_ENERGY).exists():
         with stages.stage("token energy before and after the DWT (one layer)"):
             write_csv_atomic(token_energy(loaded, data, list(work.layer), run.device), run_dir / TOKEN_ENERGY)
-    torch.manual_seed(run.seed)
-    run_fields = {"model": run.model, "tokens": data.tokens, "windows": run.windows}
-    for k, cfg0 in enumerate(todo, start=1):
-        cfg = adapt_config(cfg0, loaded.kind)
-        label = f"config {k} of {len(todo)} {cfg.name}"
-        ev = evaluate_config(model, cfg, data, reference, run.device, run.int_layers, stages=stages, label=label)
-        if ev.weights_key:
-            meta.setdefault("weight_calibration", {})[cfg.name] = {
-                "windows": len(data.calibration), "tokens": data.tokens, "seed": run.seed,
-                "cache_key": ev.weights_key, "note": "calibration windows only, disjoint from evaluation"}
-        with stages.stage(f"{label}: pricing on {', '.join(p.name for p in profiles)}"):
-            ldf = layer_rows(run.model, cfg.name, ev.layers)
-            rows = result_rows(run_fields, config_fields(cfg, work, _baseline(cfg, run)), cfg, ev, ldf,
-                               cost_summary(work, cfg, profiles, kv_cache_shape(loaded)))
-            append_rows_atomic(ldf, run_dir / LAYERS, key=["config", "layer"])
-            append_rows_atomic(rows, run_dir / RESULTS, key=["config", "hw"])

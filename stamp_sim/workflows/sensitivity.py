@@ -47,13 +47,14 @@ from stamp_sim.sensitivity import (
     group_costs,
     kendall_table,
     layer_groups,
-    reference,
     score_groups,
     section_html,
     section_markdown,
     sensitivity_score,
     to_mixed,
 )
+from stamp_sim.workflows.executors import Executor, UnitsFailed
+from stamp_sim.workflows.score_units import ScoreUnit, score_unit, stacked_reference
 
 __all__ = ["ALLOCATION_METRICS", "SensitivityConfig", "run_sensitivity"]
 
@@ -152,8 +153,30 @@ def _with_costs(sens: pd.DataFrame, per_group: pd.DataFrame, base: str, axis: Bu
     return out
 
 
-def run_sensitivity(cfg: SensitivityConfig, progress: bool = True) -> Path:
-    """Run the whole study; returns the new run directory (see the command's help for files)."""
+def _scores(cfg: SensitivityConfig, model, ref, groups, cands, progress: bool, executor) -> pd.DataFrame:
+    """One row per (group, candidate), groups outer: scored here, or as units on `executor`."""
+    desc = f"sensitivity {cfg.model}"
+    if executor is None:
+        bar = tqdm(total=len(groups) * len(cands), desc=desc, unit="score", disable=not progress, file=sys.stderr)
+        try:
+            return score_groups(model, ref, groups, cands, progress=bar)
+        finally:
+            bar.close()
+    units = [ScoreUnit(cfg.model, cfg.tokens, cfg.windows, cfg.calib_windows, cfg.seed, g, c)
+             for g in groups for c in cands]
+    rows: dict[str, dict] = {}
+    failures = executor.map(score_unit, units, lambda unit, row: rows.__setitem__(unit.label, row),
+                            desc=desc, progress=progress)
+    if failures:
+        raise UnitsFailed(failures, len(units))
+    return pd.DataFrame([rows[u.label] for u in units])
+
+
+def run_sensitivity(cfg: SensitivityConfig, progress: bool = True, executor: Executor | None = None) -> Path:
+    """Run the whole study; returns the new run directory (see the command's help for files).
+
+    executor : None scores here; an Executor scores each (group, candidate) as a unit
+    (``score_units.score_unit``). The allocations are evaluated here either way."""
     start = time.perf_counter()
     profile = hw_models.load_profile(cfg.profile)
     base = get_preset(cfg.base)
@@ -175,17 +198,11 @@ def run_sensitivity(cfg: SensitivityConfig, progress: bool = True) -> Path:
             "load_average_start": list(os.getloadavg()), "torch_threads": torch.get_num_threads()}
     write_json_atomic(meta, run_dir / RUN_JSON)
     model = loaded.model
-    cat = lambda batches: torch.cat([b["input_ids"] for b in batches])  # noqa: E731
-    bar = tqdm(total=len(groups) * len(cands), desc=f"sensitivity {cfg.model}", unit="score",
-               disable=not progress, file=sys.stderr)
-    try:
-        t0 = time.perf_counter()
-        ref = reference(model, cat(data.calibration), cat(data.evaluation))
-        t_ref = time.perf_counter() - t0
-        sens = score_groups(model, ref, groups, cands, progress=bar)
-        t_score = time.perf_counter() - t0 - t_ref
-    finally:
-        bar.close()
+    t0 = time.perf_counter()
+    ref = stacked_reference(model, data)
+    t_ref = time.perf_counter() - t0
+    sens = _scores(cfg, model, ref, groups, cands, progress, executor)
+    t_score = time.perf_counter() - t0 - t_ref
     per_group, rest = group_costs(work, groups, [base, *cands], profile)
     sens = _with_costs(sens, per_group, base.name, cfg.axis)
     write_csv_atomic(sens, run_dir / SENSITIVITY)

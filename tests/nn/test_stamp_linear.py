@@ -230,3 +230,22 @@ def test_accumulator_aware_weights_never_overflow_in_the_integer_path(method):
     plain(x)
     assert plain.stats.overflows > 0  # the same accumulator does overflow without the bound
     assert codes.abs().max() <= 7
+
+
+def test_layer_statistics_do_not_depend_on_the_thread_count():
+    """layers.csv's act_sqnr_db carries the same bits in a 1-thread Dask worker and here."""
+    torch.manual_seed(0)
+    lin = nn.Linear(512, 8)
+    x = torch.randn(4, 1024, 512) * torch.logspace(0, 3, 512)
+    threads, stats = torch.get_num_threads(), []
+    try:
+        for n in (1, 4):
+            torch.set_num_threads(n)
+            layer = StampLinear(copy.deepcopy(lin), get_preset("w4a4"))
+            layer.record_stats = True
+            layer(x)
+            stats.append((layer.stats.signal, layer.stats.noise))
+    finally:
+        torch.set_num_threads(threads)
+    assert stats[0] == stats[1]
+    assert stats[0][0] == pytest.approx(float(np.square(x.double().numpy()).sum()), rel=1e-12)

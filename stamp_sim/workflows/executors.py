@@ -1,0 +1,203 @@
+"""Where units of work run: in this process (``LocalExecutor``) or on a Dask cluster (``DaskExecutor``).
+
+Both take a module-level function and a list of picklable units and call ``on_result``
+in this process as each unit finishes, so the caller writes every finished unit's rows
+(atomically) before the next result arrives: a unit lost with a killed worker is rerun
+by Dask, and the ones already written stay written. A unit that raises is returned as a
+``UnitFailure`` (its error, one line) while the others finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from tqdm.auto import tqdm
+
+__all__ = ["ClusterError", "DaskExecutor", "Executor", "LocalExecutor", "UnitFailure", "UnitsFailed",
+           "make_executor"]
+
+EXECUTORS = ("dask", "local")
+
+
+class ClusterError(ConnectionError):
+    """The Dask scheduler cannot be reached, or a cluster cannot be started."""
+
+
+@dataclass(frozen=True)
+class UnitFailure:
+    """unit : the unit's label. error : 'ExceptionType: first line of its message'."""
+
+    unit: str
+    error: str
+
+
+class UnitsFailed(RuntimeError):
+    """Some units failed (the others finished and were written)."""
+
+    def __init__(self, failures: Sequence[UnitFailure], total: int) -> None:
+        self.failures, self.total = tuple(failures), total
+        super().__init__(f"{len(self.failures)} of {total} units failed: "
+                         + "; ".join(f"{f.unit}: {f.error}" for f in self.failures))
+
+
+def _describe(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _label(unit) -> str:
+    return getattr(unit, "label", None) or str(unit)
+
+
+class Executor(Protocol):
+    """Runs units; see the module docstring."""
+
+    def map(self, fn: Callable, units: Sequence, on_result: Callable, desc: str = "units",
+            progress: bool = True) -> list[UnitFailure]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """One unit after another in this process (the models stay this process's).
+
+    fail_fast : re-raise a unit's error at once instead of going on with the others.
+    """
+
+    def __init__(self, fail_fast: bool = False) -> None:
+        self.fail_fast = fail_fast
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def map(self, fn: Callable, units: Sequence, on_result: Callable, desc: str = "units",
+            progress: bool = True) -> list[UnitFailure]:
+        """fn(unit) for each unit in order; on_result(unit, value) after each; the failures."""
+        failures = []
+        with tqdm(total=len(units), desc=desc, unit="unit", disable=not progress, file=sys.stderr) as bar:
+            for unit in units:
+                try:
+                    value = fn(unit)
+                except Exception as exc:
+                    if self.fail_fast:
+                        raise
+                    failures.append(UnitFailure(_label(unit), _describe(exc)))
+                else:
+                    on_result(unit, value)
+                bar.update(1)
+        return failures
+
+
+def _bokeh_installed() -> bool:
+    try:
+        import bokeh  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class DaskExecutor:
+    """Units as Dask tasks: on the scheduler at `scheduler`, else on a LocalCluster of
+    `workers` processes with one thread each, started here and closed by ``close``.
+
+    retries : times Dask reruns a unit that raised (a unit whose worker died is rerun
+        by the scheduler on another worker in any case). timeout_s : seconds to wait for
+        the scheduler before ClusterError. echo : where the dashboard line goes.
+    """
+
+    def __init__(self, scheduler: str | None = None, workers: int = 2, retries: int = 1,
+                 timeout_s: float = 10.0, echo: Callable[[str], None] | None = None) -> None:
+        if scheduler is None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ValueError(f"workers={workers!r} is invalid; allowed: integers >= 1")
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ValueError("--executor dask needs dask.distributed: pip install 'stamp-sim[cluster]'") from None
+        self.retries = retries
+        self.cluster = None
+        echo = echo or (lambda line: print(line, file=sys.stderr))
+        if scheduler is None:
+            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                        dashboard_address=":0",  # any free port: clusters may share a host
+                                        silence_logs=logging.ERROR)
+            scheduler = self.cluster.scheduler_address
+        try:
+            self.client = Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            self._close_cluster()
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} within {timeout_s:g} s "
+                               f"({_describe(exc)}); start one with `dask scheduler` or drop --scheduler") from None
+        echo(self._dashboard_line(scheduler))
+
+    def _dashboard_line(self, scheduler: str) -> str:
+        # The scheduler's HTTP server runs without bokeh, but its /status pages need it.
+        served = "dashboard" in self.client.scheduler_info().get("services", {})
+        if served and self.client.run_on_scheduler(_bokeh_installed):
+            return f"dask: scheduler {scheduler}, dashboard {self.client.dashboard_link}"
+        why = "the scheduler serves none" if not served else "bokeh is not installed on the scheduler"
+        return f"dask: scheduler {scheduler}, dashboard off ({why}; pip install bokeh for one)"
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _close_cluster(self) -> None:
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+
+    def close(self) -> None:
+        """Disconnect; a LocalCluster started here is shut down."""
+        self.client.close()
+        self._close_cluster()
+
+    def worker_pids(self) -> dict[str, int]:
+        """{worker address: process id} of the workers now connected."""
+        import os
+
+        return self.client.run(os.getpid)
+
+    def map(self, fn: Callable, units: Sequence, on_result: Callable, desc: str = "units",
+            progress: bool = True) -> list[UnitFailure]:
+        """Submit every unit; on_result(unit, value) here as each finishes; the failures."""
+        from distributed import as_completed
+
+        tag = uuid.uuid4().hex[:8]
+        futures = {self.client.submit(fn, unit, key=f"{desc}-{i}-{tag}", retries=self.retries, pure=False): unit
+                   for i, unit in enumerate(units)}
+        failures = []
+        with tqdm(total=len(units), desc=desc, unit="unit", disable=not progress, file=sys.stderr) as bar:
+            for future in as_completed(futures, loop=self.client.loop):
+                unit = futures.pop(future)
+                if future.status == "error":
+                    failures.append(UnitFailure(_label(unit), _describe(future.exception())))
+                else:
+                    on_result(unit, future.result())
+                future.release()
+                bar.update(1)
+        return failures
+
+
+def make_executor(name: str, scheduler: str | None = None, workers: int = 2, fail_fast: bool = False,
+                  echo: Callable[[str], None] | None = None) -> LocalExecutor | DaskExecutor:
+    """The executor named `name` ("local" or "dask"); ValueError naming the value otherwise."""
+    if name == "local":
+        if scheduler is not None:
+            raise ValueError("--scheduler is for --executor dask; allowed with local: none")
+        return LocalExecutor(fail_fast=fail_fast)
+    if name == "dask":
+        return DaskExecutor(scheduler, workers, echo=echo)
+    raise ValueError(f"executor={name!r} is not allowed; allowed: {', '.join(EXECUTORS)}")
