@@ -9,7 +9,8 @@ Every row keeps 64 (transformed) tokens at 8 bits and the rest at 4, in the acti
 and, at KV4, in the K / V cache (the paper's W4A4KV4 baseline vs STaMP's W4A4.125KV4.125
 at 2048 tokens): each pair is at the same average bits. SmoothQuant and QuaRot-style use
 GPTQ weights (act order), as the paper's baselines do; RTN rounds weights to nearest.
-``--sink`` adds each STaMP row again with the first token kept out of the transform.
+The STaMP rows transform every token (sink_tokens 0, the reference algorithm); ``--sink``
+adds each again with the first token kept out of the transform (the presets' default).
 The table prints perplexity, KL (nats), average activation and KV bits per row, and
 whether STaMP lowered perplexity.
 """
@@ -38,7 +39,7 @@ def configs(sink: bool = False) -> list:
             fields = {} if kv is None else {"kv_bits": kv}
             out.append({"extends": base, "name": f"{tag}", "description": f"{label} {kv_label}", **fields})
             out.append({"extends": twin, "name": f"{tag}-stamp", "description": f"{label} {kv_label} + STaMP",
-                        "baseline": tag, **fields})
+                        "baseline": tag, "sink_tokens": 0, **fields})
             if sink:
                 out.append({"extends": twin, "name": f"{tag}-stamp-sink", "sink_tokens": 1, "baseline": tag,
                             "description": f"{label} {kv_label} + STaMP, first token kept out", **fields})

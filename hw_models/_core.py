@@ -38,6 +38,7 @@ from hw_models.transform_ops import (
     feature_transform_ops,
     klt_macs,
     padded_rows,
+    prefix_applies,
     seq_transform_ops_per_feature,
 )
 
@@ -104,6 +105,7 @@ class Rows:
     s: np.ndarray  # tokens actually run: 1 in decode
     seq: np.ndarray  # sequence-transform code that runs (identity in decode)
     rows: np.ndarray  # padded rows (padded_rows), int64
+    pre: np.ndarray  # leading rows kept out of the transform (an attention sink), int64
     high: np.ndarray  # rows at a_high_bits, int64
     rowsf: np.ndarray
     lowf: np.ndarray
@@ -136,7 +138,8 @@ def row_geometry(tokens, k, n, decode, prec: dict, prof, t: ProfileTables) -> Ro
     # Decode has one token: no sequence transform (one token is never transformed, in
     # prefill either), and in decode no row is "first" (plain per-token).
     seq = np.where(s <= 1, _IDENTITY, prec["seq"])
-    rows = padded_rows(s, seq, prec["levels"], prec["filt"])
+    rows = padded_rows(s, seq, prec["levels"], prec["filt"], prec["prefix"])
+    pre = np.where(prefix_applies(s, seq, prec["prefix"]), prec["prefix"], 0)  # rows left untransformed
     w, a, ah = prec["w"], prec["a"], prec["ah"]
     w_int, a_int = w > 0, a > 0
     high = np.where(a_int & (ah > a) & ~decode, np.minimum(prec["high_rows"], rows), 0)
@@ -147,7 +150,7 @@ def row_geometry(tokens, k, n, decode, prec: dict, prof, t: ProfileTables) -> Ro
     in_bits_total = lowf * a + highf * ah
     avg_in_bits = np.where(a_int, np.divide(in_bits_total, rowsf, out=np.zeros_like(rowsf), where=rowsf > 0), 16.0)
     return Rows(
-        k=k, n=n, kf=kf, nf=nf, kn=kf * nf, s=s, seq=seq, rows=rows, high=high, rowsf=rowsf, lowf=lowf, highf=highf,
+        k=k, n=n, kf=kf, nf=nf, kn=kf * nf, s=s, seq=seq, rows=rows, pre=pre, high=high, rowsf=rowsf, lowf=lowf, highf=highf,
         w=w, a=a, ah=ah, w_int=w_int, a_int=a_int, mode_lo=mode_lo, mode_hi=mode_hi,
         float_lo=mode_lo == FP16, float_hi=mode_hi == FP16,
         tiled=prec["tile"] > 0,
@@ -207,7 +210,8 @@ def seq_transform_cost(r: Rows) -> dict[str, np.ndarray]:
     """Sequence transform, forward on rows x K and inverse on rows x N: vector-unit ops
     (seq_transform_ops), or for the KLT fp16 MACs on the MAC array (klt_macs); energy and time."""
     t, prof = r.t, r.prof
-    seq_ops = seq_transform_ops_per_feature(r.rows, r.seq, r.prec["levels"], r.prec["filt"], r.s) * (r.kf + r.nf)
+    seq_ops = seq_transform_ops_per_feature(r.rows - r.pre, r.seq, r.prec["levels"], r.prec["filt"],
+                                            r.s - r.pre) * (r.kf + r.nf)
     k_macs = klt_macs(r.rows, r.k, r.n, r.seq)
     klt = r.seq == _KLT
     klt_cycles = np.zeros_like(r.kf)

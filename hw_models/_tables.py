@@ -155,6 +155,7 @@ def encode_precisions(precisions: Sequence[LayerPrecision]) -> dict[str, np.ndar
         "seq": col(lambda p: SEQ_CODES[p.seq_transform]),
         "levels": col(lambda p: p.seq_levels),
         "filt": col(lambda p: p.seq_filter_length),
+        "prefix": col(lambda p: p.seq_prefix_rows),
         "feat": col(lambda p: FEATURE_CODES[p.feature_transform]),
         "wg": col(lambda p: GRAN_CODES[p.w_granularity]),
         "wgs": col(lambda p: p.w_group_size or 1),

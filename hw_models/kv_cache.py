@@ -15,7 +15,7 @@ import numpy as np
 
 from hw_models.precision import SeqTransform
 from hw_models.profile import HardwareProfile
-from hw_models.transform_ops import SEQ_CODES, padded_rows, seq_transform_ops_per_feature
+from hw_models.transform_ops import SEQ_CODES, padded_rows, prefix_applies, seq_transform_ops_per_feature
 
 __all__ = ["KVCacheCost", "KVCacheShape", "kv_cache_cost"]
 
@@ -57,13 +57,16 @@ class KVCacheCost:
 
 def kv_cache_cost(profile: HardwareProfile, shape: KVCacheShape, tokens: int, bits: int | None,
                   high_tokens: int = 0, high_bits: int | None = None, zero_points: bool = False,
-                  seq_transform: str = "identity", seq_levels: int = 3, filter_length: int = 2) -> KVCacheCost:
+                  seq_transform: str = "identity", seq_levels: int = 3, filter_length: int = 2,
+                  prefix: int = 0) -> KVCacheCost:
     """Cost of a `tokens`-token K / V cache at `bits` (None: fp16), `high_tokens` of its
-    (transformed) rows at `high_bits`, on `profile`."""
+    (transformed) rows at `high_bits`, on `profile`; `prefix` leading tokens (an attention
+    sink) stay out of the sequence transform."""
     if isinstance(tokens, bool) or not isinstance(tokens, int) or not 0 <= tokens <= 2**31:
         raise ValueError(f"tokens={tokens!r} is out of range; allowed: integers 0..2^31")
     code = SEQ_CODES[SeqTransform(seq_transform)]
-    rows = int(padded_rows(tokens, code, seq_levels, filter_length)) if bits is not None else tokens
+    rows = int(padded_rows(tokens, code, seq_levels, filter_length, prefix)) if bits is not None else tokens
+    pre = int(prefix_applies(tokens, code, prefix)) * prefix
     high = min(high_tokens, rows) if bits is not None and high_bits is not None and high_bits > bits else 0
     per_row = 2 * shape.layers * shape.kv_heads  # K and V rows per token position
     if bits is None:
@@ -75,7 +78,7 @@ def kv_cache_cost(profile: HardwareProfile, shape: KVCacheShape, tokens: int, bi
     total = per_row * (value_bits * shape.head_dim / 8.0 + meta_bytes)
     ops = 0.0
     if bits is not None and code != SEQ_CODES[SeqTransform.IDENTITY]:
-        per_feature = float(seq_transform_ops_per_feature(rows, code, seq_levels, filter_length, tokens))
+        per_feature = float(seq_transform_ops_per_feature(rows - pre, code, seq_levels, filter_length, tokens - pre))
         ops = 2.0 * per_feature * per_row * shape.head_dim  # forward and inverse
     e = profile.energy
     read_s = total / (profile.memory.dram_gbps * 1e9)

@@ -93,6 +93,8 @@ class LayerPrecision:
     seq_filter_length : int, the wavelet's decomposition filter length (PyWavelets'
         dec_len; 2 = Haar, 4 = db2): a dwt runs at most dwt_max_level(tokens, this)
         levels (hw_models.effective_levels), which sets its padding.
+    seq_prefix_rows : int, leading rows kept out of the sequence transform (an attention
+        sink; hw_models.padded_rows' prefix), still counted among the high rows.
     feature_transform : none, hadamard or smoothquant.
     w_granularity, w_group_size : per-channel (one scale per output channel), per-group
         (with group size, along K) or per-tensor.
@@ -111,6 +113,7 @@ class LayerPrecision:
     seq_transform: SeqTransform = SeqTransform.IDENTITY
     seq_levels: int = 3
     seq_filter_length: int = 2
+    seq_prefix_rows: int = 0
     feature_transform: FeatureTransformKind = FeatureTransformKind.NONE
     w_granularity: Granularity = Granularity.PER_CHANNEL
     w_group_size: int | None = None
@@ -131,6 +134,7 @@ class LayerPrecision:
         _int_field(self.acc_outer_bits, "acc_outer_bits", 2, 64, optional=True)
         _int_field(self.seq_levels, "seq_levels", 1, 16)
         _int_field(self.seq_filter_length, "seq_filter_length", 2)
+        _int_field(self.seq_prefix_rows, "seq_prefix_rows", 0, 1 << 20)
         _int_field(self.w_group_size, "w_group_size", 1, optional=True)
         _int_field(self.a_group_size, "a_group_size", 1, optional=True)
         _int_field(self.scale_bits, "scale_bits", 1, 64)

@@ -21,6 +21,7 @@ __all__ = [
     "feature_transform_ops",
     "klt_macs",
     "padded_rows",
+    "prefix_applies",
     "seq_transform_ops_per_feature",
 ]
 
@@ -60,7 +61,7 @@ def effective_levels(tokens, levels, filter_length=2) -> np.ndarray:
     return np.minimum(np.asarray(levels, dtype=np.int64), dwt_max_level(tokens, filter_length))
 
 
-def padded_rows(tokens, seq_code, levels, filter_length=2) -> np.ndarray:
+def _padded_rows(tokens, seq_code, levels, filter_length=2) -> np.ndarray:
     """Rows the transformed activation has (and the MAC array prices), int64.
 
     This is the one padding rule: the toolkit's executed transforms follow it too.
@@ -87,6 +88,40 @@ def padded_rows(tokens, seq_code, levels, filter_length=2) -> np.ndarray:
     grid_rows = prefix + side * side
     rows = np.select([code == _DWT, code == _DWT2D, code == _WHT], [dwt, grid_rows, _next_pow2(s)], default=s)
     return np.where(s <= 1, s, rows)
+
+
+def prefix_applies(tokens, seq_code, prefix) -> np.ndarray:
+    """Where `prefix` leading rows (an attention sink) stay untransformed, bool: prefix > 0 and
+    more than prefix + 1 tokens, on every transform but dwt2d (its grid rule, CLS row
+    included, says which rows it transforms)."""
+    s = np.asarray(tokens, dtype=np.int64)
+    p = np.asarray(prefix, dtype=np.int64)
+    return (p > 0) & (s > p + 1) & (np.asarray(seq_code) != _DWT2D)
+
+
+def padded_rows(tokens, seq_code, levels, filter_length=2, prefix=0) -> np.ndarray:
+    """Rows the transformed activation has (and the MAC array prices), int64.
+
+    This is the one padding rule: the toolkit's executed transforms follow it too.
+    tokens <= 1 : tokens; one token is never transformed (decode).
+    identity, dct, klt : tokens (no padding).
+    dwt (J levels) : tokens zero-padded to a multiple of 2^J', J' = effective_levels(tokens,
+        J, filter_length); tokens unchanged when J' = 0.
+    dwt2d (J levels, not capped) : a square grid, each side padded to a multiple of 2^J.
+        tokens = g^2 is a g x g grid; tokens = g^2 + 1 is a ViT's CLS row (left
+        untransformed) ahead of a g x g patch grid; otherwise the side is
+        ceil(sqrt(tokens)) (the caller's true h x w grid is not known here).
+    wht : tokens padded to the next power of two.
+    prefix : leading rows kept out of the transform (an attention sink): prefix plus the
+        padded rows of the other tokens (prefix_applies says where); no transform at all
+        when only prefix + 1 tokens or fewer.
+    """
+    s = np.asarray(tokens, dtype=np.int64)
+    p = np.asarray(prefix, dtype=np.int64)
+    plain = _padded_rows(s, seq_code, levels, filter_length)
+    inner = p + _padded_rows(np.maximum(s - p, 0), seq_code, levels, filter_length)
+    untransformed = (p > 0) & (s <= p + 1) & (np.asarray(seq_code) != _DWT2D)
+    return np.where(prefix_applies(s, seq_code, p), inner, np.where(untransformed, s, plain))
 
 
 def seq_transform_ops_per_feature(rows, seq_code, levels, filter_length=2, tokens=None) -> np.ndarray:

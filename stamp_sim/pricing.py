@@ -58,6 +58,7 @@ def layer_precision(config: PrecisionConfig) -> hw_models.LayerPrecision:
         seq_transform=config.seq_transform,
         seq_levels=config.seq_levels,
         seq_filter_length=pywt.Wavelet(config.wavelet).dec_len,
+        seq_prefix_rows=config.sink_tokens if config.uses_sequence_transform else 0,
         feature_transform=config.feature_transform,
         w_granularity=config.w_granularity,
         w_group_size=config.w_group_size if config.w_granularity == "per-group" else None,
@@ -111,7 +112,8 @@ def kv_cache_fields(cfg: PrecisionConfig | MixedConfig, shape: hw_models.KVCache
     cost = hw_models.kv_cache_cost(
         profile, shape, int(tokens), c.kv_bits, high_tokens=c.kv_high_token_count(int(tokens)),
         high_bits=c.a_high_bits, zero_points=not c.a_symmetric, seq_transform=c.seq_transform,
-        seq_levels=c.seq_levels, filter_length=pywt.Wavelet(c.wavelet).dec_len)
+        seq_levels=c.seq_levels, filter_length=pywt.Wavelet(c.wavelet).dec_len,
+        prefix=c.sink_tokens if c.uses_sequence_transform else 0)
     return {"kv_cache_mb": float(hw_models.units.bytes_to_mb(cost.bytes)),
             "kv_prefill_mj": float(hw_models.units.pj_to_mj(cost.write_pj + cost.transform_pj)),
             "decode_kv_read_ms": float(hw_models.units.s_to_ms(cost.read_s))}

@@ -22,7 +22,7 @@ def sequence_for(seq, tokens: int, sink_tokens: int = 0):
     - dwt2d given h * w + 1 tokens (a ViT's CLS token ahead of its patch grid): that first
       row is left untransformed;
     - sink_tokens > 0: the first sink_tokens rows pass through untransformed (the attention
-      sink), the rest are transformed;
+      sink), the rest are transformed (not on dwt2d, whose grid says which rows it takes);
     - a 1D DWT on a sequence too short for its levels runs hw_models.effective_levels of them
       (PyWavelets' dwt_max_level: a 5-token sentence gets 2 Haar levels, not 3); 0 levels: None.
     """
@@ -30,7 +30,7 @@ def sequence_for(seq, tokens: int, sink_tokens: int = 0):
         return None
     if isinstance(seq, DWT2D) and tokens == seq.grid[0] * seq.grid[1] + 1:
         return PrefixedTransform(seq, prefix=1)
-    if sink_tokens:
+    if sink_tokens and not isinstance(seq, DWT2D):  # a 2D grid's own rule says which rows it transforms
         if tokens <= sink_tokens + 1:
             return None
         inner = sequence_for(seq, tokens - sink_tokens)

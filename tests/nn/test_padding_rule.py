@@ -39,9 +39,9 @@ def test_every_registered_sequence_transform_has_a_case():
     assert {seq for _, seq, _, _ in CASES} == set(sequence_transform_names())
 
 
-def _layer(seq_transform: str, wavelet: str = "haar", levels: int = 3, grid=None) -> StampLinear:
+def _layer(seq_transform: str, wavelet: str = "haar", levels: int = 3, grid=None, sink: int = 0) -> StampLinear:
     cfg = get_preset("w4a4-stamp").replace(name=f"rows-{seq_transform}", seq_transform=seq_transform,
-                                           wavelet=wavelet, seq_levels=levels, w_bits=None)
+                                           wavelet=wavelet, seq_levels=levels, w_bits=None, sink_tokens=sink)
     return StampLinear(nn.Linear(FEATURES, 3, bias=False), cfg, grid=grid)
 
 
@@ -53,10 +53,10 @@ def _quantizer_rows(layer: StampLinear, tokens: int) -> int:
     return int(z.shape[-2])
 
 
-def _priced_rows(seq_transform: str, tokens, levels: int, filter_length: int | None) -> np.ndarray:
+def _priced_rows(seq_transform: str, tokens, levels: int, filter_length: int | None, sink: int = 0) -> np.ndarray:
     code = SEQ_CODES[hw_models.SeqTransform(seq_transform)]
     extra = {} if filter_length is None else {"filter_length": filter_length}
-    return hw_models.padded_rows(np.asarray(tokens), code, levels, **extra)
+    return hw_models.padded_rows(np.asarray(tokens), code, levels, prefix=sink, **extra)
 
 
 def _calibrated_klt(tokens: int) -> StampLinear:
@@ -67,8 +67,9 @@ def _calibrated_klt(tokens: int) -> StampLinear:
     return layer
 
 
+@pytest.mark.parametrize("sink", [0, 1, 3], ids=["no-sink", "sink1", "sink3"])
 @pytest.mark.parametrize("case, seq_transform, wavelet, filter_length", CASES, ids=[c[0] for c in CASES])
-def test_quantizer_rows_equal_the_priced_rows(case, seq_transform, wavelet, filter_length):
+def test_quantizer_rows_equal_the_priced_rows(case, seq_transform, wavelet, filter_length, sink):
     levels = 3
     if seq_transform == "dwt2d":
         # Square h x h grids and h x h + 1 (a ViT's CLS row ahead of its patch grid), at levels
@@ -76,19 +77,19 @@ def test_quantizer_rows_equal_the_priced_rows(case, seq_transform, wavelet, filt
         tokens, rows, levels_of = [], [], []
         for side in range(2, 18):
             lv = min(levels, int(hw_models.effective_levels(side, levels)))
-            layer = _layer("dwt2d", wavelet, lv, grid=(side, side))
+            layer = _layer("dwt2d", wavelet, lv, grid=(side, side), sink=sink)
             for t in (side * side, side * side + 1):
                 tokens.append(t)
                 rows.append(_quantizer_rows(layer, t))
                 levels_of.append(lv)
-        priced = _priced_rows("dwt2d", tokens, np.asarray(levels_of), filter_length)
+        priced = _priced_rows("dwt2d", tokens, np.asarray(levels_of), filter_length, sink)
         assert rows == priced.tolist()
         return
     if seq_transform == "klt":
         rows = [_quantizer_rows(_calibrated_klt(t), t) for t in TOKENS]
     else:
-        layer = _layer(seq_transform, wavelet, levels)
+        layer = _layer(seq_transform, wavelet, levels, sink=sink)
         rows = [_quantizer_rows(layer, t) for t in TOKENS]
-    priced = _priced_rows(seq_transform, list(TOKENS), levels, filter_length)
+    priced = _priced_rows(seq_transform, list(TOKENS), levels, filter_length, sink)
     mismatched = [(t, r, int(p)) for t, r, p in zip(TOKENS, rows, priced) if r != p]
     assert not mismatched, f"(tokens, layer rows, priced rows): {mismatched[:10]}"

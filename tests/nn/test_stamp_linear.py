@@ -12,6 +12,9 @@ from stamp_sim.quant import fake_quantize
 from stamp_sim.transforms import NotFittedError, sequence_transform
 from tests.nn.tiny_transformer import TinyLM
 
+# The reference STaMP layer: every token transformed (the presets keep the first one out).
+STAMP = get_preset("w4a4-stamp").replace(sink_tokens=0)
+
 
 def ar1(batch, tokens, d, rho=0.95, seed=0):
     g = torch.Generator().manual_seed(seed)
@@ -33,7 +36,7 @@ def test_wraps_every_linear_but_lm_head_and_keeps_weights(model):
     before = copy.deepcopy(model.state_dict())
     ids = torch.randint(0, 50, (2, 24))
     ref = model(ids)
-    wrapped = quantize_model(model, get_preset("w4a4-stamp"))
+    wrapped = quantize_model(model, STAMP)
     assert len(wrapped) == 2 * 7 and not any("lm_head" in n for n in wrapped)
     out = model(ids)
     assert out.shape == ref.shape and not torch.equal(out, ref)
@@ -64,7 +67,7 @@ def test_stamp_forward_equals_the_formula():
     torch.manual_seed(1)
     lin = nn.Linear(16, 8).double()
     x = ar1(1, 100, 16).double()
-    cfg = get_preset("w4a4-stamp").replace(high_rows=8)
+    cfg = STAMP.replace(high_rows=8)
     layer = StampLinear(lin, cfg)
     L = torch.from_numpy(sequence_transform("dwt", levels=3).matrix(100))  # 104 x 104 (padded)
     lx = L @ torch.cat([x[0], torch.zeros(4, 16, dtype=torch.float64)])
@@ -79,17 +82,17 @@ def test_one_token_skips_transform_and_uses_low_bits():
     torch.manual_seed(2)
     lin = nn.Linear(16, 8)
     x = torch.randn(3, 1, 16)
-    layer = StampLinear(lin, get_preset("w4a4-stamp"))
+    layer = StampLinear(lin, STAMP)
     expected = fake_quantize(x, 4, "per-token") @ fake_quantize(lin.weight.detach(), 4, "per-token").T + lin.bias
     torch.testing.assert_close(layer(x), expected)
 
 
 def test_short_sequence_uses_fewer_levels():
-    layer = StampLinear(nn.Linear(8, 8), get_preset("w4a4-stamp"))
+    layer = StampLinear(nn.Linear(8, 8), STAMP)
     assert layer.seq_for(5).levels == 2 and layer.seq_for(1) is None and layer.seq_for(64).levels == 3
     assert layer(torch.randn(1, 5, 8)).shape == (1, 5, 8)
     # db2 has 4 taps: dwt_max_level(n, 4) = floor(log2(n // 3)), 0 (no transform) below 6 tokens.
-    db2 = StampLinear(nn.Linear(8, 8), get_preset("w4a4-stamp").replace(wavelet="db2"))
+    db2 = StampLinear(nn.Linear(8, 8), STAMP.replace(wavelet="db2"))
     assert db2.seq_for(5) is None and db2.seq_for(12).levels == 2 and db2.seq_for(24) is db2.seq
     assert db2(torch.randn(1, 5, 8)).shape == (1, 5, 8)
 
@@ -97,7 +100,7 @@ def test_short_sequence_uses_fewer_levels():
 def test_transforms_are_built_from_what_they_declare_and_none_is_a_transform():
     from stamp_sim.transforms import DCT, HadamardRotation, NoFeatureTransform
 
-    cfg = get_preset("w4a4-hadamard-stamp").replace(hadamard_seed=4, seq_levels=2, wavelet="db2")
+    cfg = get_preset("w4a4-hadamard-stamp").replace(sink_tokens=0, hadamard_seed=4, seq_levels=2, wavelet="db2")
     layer = StampLinear(nn.Linear(8, 8), cfg, grid=(3, 3))
     assert layer.feature == HadamardRotation(seed=4) and (layer.seq.levels, layer.seq.wavelet) == (2, "db2")
     plain = StampLinear(nn.Linear(8, 8), get_preset("w4a4").replace(seq_transform="dct"), grid=(3, 3))
@@ -132,7 +135,7 @@ def test_a_new_sequence_transform_is_one_new_class(monkeypatch):
 
     Reverse.name = "reverse"
     monkeypatch.setitem(SEQUENCE_TRANSFORMS._classes, "reverse", Reverse)
-    cfg = PrecisionConfig.from_dict({"extends": "w4a4-stamp", "name": "rev", "seq_transform": "reverse",
+    cfg = PrecisionConfig.from_dict({"extends": "w4a4-stamp", "name": "rev", "seq_transform": "reverse", "sink_tokens": 0,
                                      "seq_levels": 2})
     layer = StampLinear(nn.Linear(8, 8), cfg)
     assert layer.seq == Reverse(levels=2)
@@ -163,7 +166,7 @@ def _dequant_input(layer, x):
 
 
 def test_layer_stats_table(model):
-    quantize_model(model, get_preset("w4a4-stamp"))
+    quantize_model(model, STAMP)
     for m in stamp_layers(model).values():
         m.record_stats = True
     model(torch.randint(0, 50, (2, 128)))
@@ -176,7 +179,7 @@ def test_layer_stats_table(model):
 def test_klt_and_smoothquant_calibrate(model):
     ids = torch.randint(0, 50, (2, 32))
     ref = model(ids)
-    for cfg in (get_preset("w4a4-stamp").replace(name="klt", seq_transform="klt"),
+    for cfg in (STAMP.replace(name="klt", seq_transform="klt"),
                 get_preset("w4a8").replace(name="sq", feature_transform="smoothquant")):
         quantize_model(model, cfg)
         with pytest.raises(NotFittedError):
@@ -206,7 +209,7 @@ def test_bad_layer_inputs():
     with pytest.raises(ValueError, match="NaN"):
         layer(bad)
     with pytest.raises(ValueError, match="grid"):
-        StampLinear(nn.Linear(8, 8), get_preset("w4a4-stamp").replace(seq_transform="dwt2d"))
+        StampLinear(nn.Linear(8, 8), STAMP.replace(seq_transform="dwt2d"))
 
 
 @pytest.mark.parametrize("method", ["a2q", "a2q+"])
@@ -216,7 +219,7 @@ def test_accumulator_aware_weights_never_overflow_in_the_integer_path(method):
     torch.manual_seed(4)
     lin = nn.Linear(96, 24)
     acc = AccumulatorSpec(12, "saturate", tile=32, outer_bits=16)
-    cfg = get_preset("w4a4-stamp").replace(high_rows=8, accumulator=acc, weight_l1=method)
+    cfg = STAMP.replace(high_rows=8, accumulator=acc, weight_l1=method)
     layer = StampLinear(lin, cfg)
     codes, _ = layer.weight_codes()
     # Adversarial input: every token pushes each feature to the extreme, signed like the weights.
