@@ -62,19 +62,7 @@ def effective_levels(tokens, levels, filter_length=2) -> np.ndarray:
 
 
 def _padded_rows(tokens, seq_code, levels, filter_length=2) -> np.ndarray:
-    """Rows the transformed activation has (and the MAC array prices), int64.
-
-    This is the one padding rule: the toolkit's executed transforms follow it too.
-    tokens <= 1 : tokens; one token is never transformed (decode).
-    identity, dct, klt : tokens (no padding).
-    dwt (J levels) : tokens zero-padded to a multiple of 2^J', J' = effective_levels(tokens,
-        J, filter_length); tokens unchanged when J' = 0.
-    dwt2d (J levels, not capped) : a square grid, each side padded to a multiple of 2^J.
-        tokens = g^2 is a g x g grid; tokens = g^2 + 1 is a ViT's CLS row (left
-        untransformed) ahead of a g x g patch grid; otherwise the side is
-        ceil(sqrt(tokens)) (the caller's true h x w grid is not known here).
-    wht : tokens padded to the next power of two.
-    """
+    """padded_rows without a prefix (its docstring states the rule)."""
     s = np.asarray(tokens, dtype=np.int64)
     code = np.asarray(seq_code)
     block = np.left_shift(np.int64(1), effective_levels(s, levels, filter_length))

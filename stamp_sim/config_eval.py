@@ -27,7 +27,7 @@ from stamp_sim.integer_check import IntegerCheck, checked_layers, integer_check
 from stamp_sim.models import ModelKind
 from stamp_sim.nn import calibration, layer_stats, quantize_model, restore_model
 from stamp_sim.nn.integer import can_overflow, integer_refusal
-from stamp_sim.nn.kv_cache import kv_stats
+from stamp_sim.nn.kv_cache import kv_stats, reset_kv_stats
 from stamp_sim.nn.weight_calibration import calibrate_weights, calibration_steps
 from stamp_sim.progress import QUIET, Stages
 
@@ -108,8 +108,7 @@ def evaluate_config(model, cfg: PrecisionConfig | MixedConfig, data: EvalData, r
             weights = calibrate_weights(model, layers, data.calibration or data.evaluation[:1],
                                         lambda batch: model_outputs(model, batch, data.kind, device), progress=bar)
         int_path = choose_paths(layers)
-        for kv in kv_stats(model).values():  # calibration passes do not count
-            kv.__init__()
+        reset_kv_stats(model)  # calibration passes do not count
         what = f", {int_path} layers on the integer kernels" if int_path else ""
         with stages.stage(f"{prefix}evaluating{what}", total=len(data.evaluation), unit="window") as bar:
             acc = accuracy(model, data, reference, device, progress=_Both(bar, progress))

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import torch
 
 from stamp_sim.config import MixedConfig, PrecisionConfig
-from stamp_sim.metrics import sqnr_from_sums
+from stamp_sim.metrics import sqnr_from_sums, sum_of_squares
 from stamp_sim.nn.sequence import sequence_for
 from stamp_sim.quant import quantize
 from stamp_sim.transforms import sequence_transform_from
 
-__all__ = ["ATTENTION_NAME", "KVQuantizer", "attention_modules", "install_kv_quantization", "kv_stats", "remove_kv_quantization"]
+__all__ = ["ATTENTION_NAME", "KVQuantizer", "attention_modules", "install_kv_quantization", "kv_stats",
+           "remove_kv_quantization", "reset_kv_stats"]
 
 #: The attention implementation name stamp-sim registers with transformers.
 ATTENTION_NAME = "stamp_kv"
@@ -79,8 +80,8 @@ class KVQuantizer:
         back = seq.inverse(zq, tokens=tokens) if seq is not None else zq
         back = back.to(x.dtype)
         s = self.stats
-        s.signal += float(x.double().pow(2).sum())
-        s.noise += float((x.double() - back.double()).pow(2).sum())
+        s.signal += sum_of_squares(x)
+        s.noise += sum_of_squares(x.double() - back.double())
         s.bits_sum += float(bits.double().sum())
         s.rows += int(bits.numel())
         return back
@@ -146,6 +147,14 @@ def remove_kv_quantization(model) -> None:
     if hasattr(model, _SAVED):
         model.config._attn_implementation = getattr(model, _SAVED)
         delattr(model, _SAVED)
+
+
+def reset_kv_stats(model) -> None:
+    """Start every installed quantizer's statistics afresh (e.g. after calibration passes)."""
+    for _, module in model.named_modules():
+        quantizer = getattr(module, _ATTR, None)
+        if quantizer is not None:
+            quantizer.stats = KVStats()
 
 
 def kv_stats(model) -> dict[str, KVStats]:

@@ -72,6 +72,13 @@ def _first_value(df: pd.DataFrame, config: str, column: str) -> float:
     return float(values.iloc[0]) if len(values) else math.nan
 
 
+def _cost_value(df: pd.DataFrame, config: str, column: str) -> float:
+    """A config's value of a cost column within one profile's rows (NaN when absent)."""
+    if column not in df.columns:
+        return math.nan
+    return _num(next(iter(df.loc[df["config"].astype(str) == config, column]), math.nan))
+
+
 def _first_text(df: pd.DataFrame, config: str, column: str) -> str:
     """A config's text field (weight_method, ...), '' when absent."""
     if column not in df.columns:
@@ -232,10 +239,7 @@ def _stamp_item(results: pd.DataFrame, cand: str, base: str, quality: Metric) ->
     for hw, df in hw_groups(results):
         for column in COST_AXES:
             m = METRICS[column]
-            vc = _num(next(iter(df.loc[df["config"].astype(str) == cand, column]), math.nan)) \
-                if column in df.columns else math.nan
-            vb = _num(next(iter(df.loc[df["config"].astype(str) == base, column]), math.nan)) \
-                if column in df.columns else math.nan
+            vc, vb = _cost_value(df, cand, column), _cost_value(df, base, column)
             if math.isfinite(vc) and math.isfinite(vb):
                 costs.append(f"{_pct(vc, vb)} {m.name}" + (f" on {hw}" if hw else ""))
     rows = results.drop_duplicates("config")
@@ -285,10 +289,7 @@ def _compare(results: pd.DataFrame, cand: str, base: str, what: str) -> Section:
         parts = []
         for column in COST_AXES:
             m = METRICS[column]
-            vc = _num(next(iter(df.loc[df["config"].astype(str) == cand, column]), math.nan)) \
-                if column in df.columns else math.nan
-            vb = _num(next(iter(df.loc[df["config"].astype(str) == base, column]), math.nan)) \
-                if column in df.columns else math.nan
+            vc, vb = _cost_value(df, cand, column), _cost_value(df, base, column)
             if math.isfinite(vc) and math.isfinite(vb):
                 parts.append(f"{_pct(vc, vb)} {m.name} ({_cost(m, vc)} vs {_cost(m, vb)})")
         if parts:
