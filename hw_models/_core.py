@@ -18,7 +18,13 @@ vector-unit element ops. Assumptions (also in hw_models/README.md):
   input at its own width, partial sums at the accumulator width) plus every DRAM byte
   once (filled into or drained from SRAM).
 - Mixed-precision rows run as separate GEMMs when their modes differ (cycles add up);
-  compute time = MAC-array time + vector-unit time (transforms, requantization), no
+  in two passes over the weights (each re-read from DRAM when the layer does not fit
+  SRAM) unless the profile's ``execution.mixed_rows`` is one-pass. Weight-only layers
+  (integer weights, float activations) run in a native wXa16 mode or dequantize each
+  weight read to fp16 (``execution.weight_only``).
+- Achieved efficiency: MAC cycles are divided by the mode's achieved fraction of peak
+  (small- or large-M), DRAM and vector time use the achieved bandwidth and rate.
+- Compute time = MAC-array time + vector-unit time (transforms, requantization), no
   overlap between the two; latency = max(compute, memory). latency_overlap_s is the
   optimistic end: the vector unit pipelined with the MAC array, max(MAC, vector, memory).
 """
@@ -117,6 +123,8 @@ class Rows:
     a_int: np.ndarray
     mode_lo: np.ndarray  # operand mode (index into MODES) of the low rows
     mode_hi: np.ndarray  # ... and of the high rows (= mode_lo when there are none)
+    wo_native: np.ndarray  # weight-only layer run in a native wXa16 mode (int16 activations)
+    two_pass: np.ndarray  # high and low rows run as two GEMMs, each its own pass over the weights
     float_lo: np.ndarray
     float_hi: np.ndarray
     tiled: np.ndarray  # two-stage accumulator
@@ -145,13 +153,21 @@ def row_geometry(tokens, k, n, decode, prec: dict, prof, t: ProfileTables) -> Ro
     high = np.where(a_int & (ah > a) & ~decode, np.minimum(prec["high_rows"], rows), 0)
     low = rows - high
     lowf, highf, rowsf = low.astype(np.float64), high.astype(np.float64), rows.astype(np.float64)
-    mode_lo = t.mode_lut[prof, w, a]
+    # Integer weights x float activations on a chip with native wXa16 modes: the
+    # activations are quantized to int16 on the fly and the layer runs in that mode.
+    a16_mode = t.mode_lut[prof, w, 16]
+    wo_native = w_int & ~a_int & t.weight_only_native[prof] & (a16_mode != FP16)
+    mode_lo = np.where(wo_native, a16_mode, t.mode_lut[prof, w, a])
     mode_hi = np.where(high > 0, t.mode_lut[prof, w, ah], mode_lo)
+    # Rows in two modes run as two GEMMs (two passes over the weights) unless the chip
+    # switches modes within one pass.
+    two_pass = (high > 0) & (mode_hi != mode_lo) & ~t.one_pass[prof]
     in_bits_total = lowf * a + highf * ah
     avg_in_bits = np.where(a_int, np.divide(in_bits_total, rowsf, out=np.zeros_like(rowsf), where=rowsf > 0), 16.0)
     return Rows(
         k=k, n=n, kf=kf, nf=nf, kn=kf * nf, s=s, seq=seq, rows=rows, pre=pre, high=high, rowsf=rowsf, lowf=lowf, highf=highf,
-        w=w, a=a, ah=ah, w_int=w_int, a_int=a_int, mode_lo=mode_lo, mode_hi=mode_hi,
+        w=w, a=a, ah=ah, w_int=w_int, a_int=a_int, mode_lo=mode_lo, mode_hi=mode_hi, wo_native=wo_native,
+        two_pass=two_pass,
         float_lo=mode_lo == FP16, float_hi=mode_hi == FP16,
         tiled=prec["tile"] > 0,
         acc_in=t.acc_lut[prof, prec["acc"]],
@@ -186,10 +202,12 @@ def accumulator_energy(r: Rows) -> dict[str, np.ndarray]:
 
 
 def mac_time(r: Rows) -> dict[str, np.ndarray]:
-    """cycles (SCALE-Sim's, divided by each mode's packing), utilization and mac_s.
+    """cycles (SCALE-Sim's, divided by each mode's packing and achieved efficiency),
+    utilization (of the PE slots, before efficiency) and mac_s.
 
     Rows in the same mode stream through the array as one GEMM; rows in different modes
-    as two, whose cycles add up.
+    as two, whose cycles add up (in one pass or two: ``Rows.two_pass`` changes the
+    weight traffic, not the cycles).
     """
     t, prof = r.t, r.prof
     R, C, count, df = t.rows[prof], t.cols[prof], t.count[prof], t.dataflow[prof]
@@ -198,7 +216,10 @@ def mac_time(r: Rows) -> dict[str, np.ndarray]:
     m_hi = np.where(same_mode, 0, r.high)
     cyc_lo = gemm_cycles_float(m_lo, r.k, r.n, R, C, df, count)
     cyc_hi = gemm_cycles_float(m_hi, r.k, r.n, R, C, df, count)
-    eff_cycles = cyc_lo / t.packing[prof, r.mode_lo] + cyc_hi / t.packing[prof, r.mode_hi]
+    # Achieved fraction of each mode's peak: small-M GEMMs (decode) reach less of it.
+    eff_lo = np.where(m_lo <= t.small_m_rows[prof], t.eff_small[prof, r.mode_lo], t.eff_large[prof, r.mode_lo])
+    eff_hi = np.where(m_hi <= t.small_m_rows[prof], t.eff_small[prof, r.mode_hi], t.eff_large[prof, r.mode_hi])
+    eff_cycles = cyc_lo / (t.packing[prof, r.mode_lo] * eff_lo) + cyc_hi / (t.packing[prof, r.mode_hi] * eff_hi)
     # Cycle slots: SCALE-Sim's count is the index of the last cycle of each GEMM.
     slots = np.where(m_lo > 0, cyc_lo + 1.0, 0.0) + np.where(m_hi > 0, cyc_hi + 1.0, 0.0)
     pe_slots = R * C * count * slots
@@ -240,17 +261,20 @@ def feature_transform_cost(r: Rows) -> dict[str, np.ndarray]:
     }
 
 
-def requant_cost(r: Rows) -> dict[str, np.ndarray]:
+def requant_cost(r: Rows, weight_reads: np.ndarray) -> dict[str, np.ndarray]:
     """(Re)quantization on the vector unit: quantize each input element, dequantize each
-    output per scale group along K (+1 op per zero point), or dequantize weight-only /
-    activation-only operands; ops, energy and time."""
+    output per scale group along K (+1 op per zero point); a weight-only layer either
+    quantizes its inputs to int16 (native wXa16 mode) or dequantizes every weight each
+    time it is read from DRAM (weight_reads); activation-only layers dequantize inputs.
+    Ops, energy and time."""
     prec, kf, nf = r.prec, r.kf, r.nf
     k_groups = np.maximum(r.gk_w, r.gk_a)
     zp_ops = _ZP_OPS * (prec["wzp"] + prec["azp"])
+    int_inputs = r.a_int | r.wo_native
     requant_ops = (
-        np.where(r.a_int, _QUANT_OPS * r.rowsf * kf, 0.0)
-        + np.where(r.w_int & r.a_int, r.rowsf * nf * (_DEQUANT_OPS * k_groups + zp_ops), 0.0)
-        + np.where(r.w_int & ~r.a_int, _WEIGHT_DEQUANT_OPS * r.kn, 0.0)
+        np.where(int_inputs, _QUANT_OPS * r.rowsf * kf, 0.0)
+        + np.where(r.w_int & int_inputs, r.rowsf * nf * (_DEQUANT_OPS * k_groups + zp_ops), 0.0)
+        + np.where(r.w_int & ~int_inputs, _WEIGHT_DEQUANT_OPS * r.kn * weight_reads, 0.0)
         + np.where(r.a_int & ~r.w_int, _WEIGHT_DEQUANT_OPS * r.rowsf * kf, 0.0)
     )
     return {
@@ -283,17 +307,22 @@ def operand_bytes(r: Rows) -> dict[str, np.ndarray]:
 
 def dram_traffic(r: Rows, sizes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """DRAM bytes under the tiling rule (module docstring), how often weights and inputs
-    are read (weight_reads, act_reads), whether the layer fits SRAM, and dram_pj."""
+    are read (weight_reads, act_reads: a two-pass layer streams its weights once per
+    pass), whether the layer fits SRAM, and dram_pj."""
     weight_bytes, act_bytes, out_bytes = sizes["weight_bytes"], sizes["act_bytes"], sizes["out_bytes"]
     sram = r.t.sram_bytes[r.prof]
     half = sram / 2.0
     fits = weight_bytes + act_bytes + out_bytes <= sram
-    token_blocks = np.maximum(np.ceil((act_bytes + out_bytes) / half), 1.0)
+    # Two passes (two GEMMs) each tile their own rows: the high rows' blocks, then the low rows'.
+    high_bytes = np.where(r.two_pass, r.highf * (r.kf * r.ah / 8.0 + r.nf * 2.0), 0.0)
+    low_bytes = act_bytes + out_bytes - high_bytes
+    token_blocks = np.maximum(np.ceil(low_bytes / half), 1.0) + np.where(r.two_pass, np.ceil(high_bytes / half), 0.0)
     weight_blocks = np.maximum(np.ceil(weight_bytes / half), 1.0)
+    passes = np.where(r.two_pass, 2.0, 1.0)
     by_tokens = token_blocks * weight_bytes + act_bytes
-    by_weights = weight_bytes + weight_blocks * act_bytes
+    by_weights = passes * weight_bytes + weight_blocks * act_bytes
     use_tokens = by_tokens <= by_weights
-    weight_reads = np.where(fits | ~use_tokens, 1.0, token_blocks)
+    weight_reads = np.where(fits, 1.0, np.where(use_tokens, token_blocks, passes))
     act_reads = np.where(fits | use_tokens, 1.0, weight_blocks)
     dram_bytes = weight_reads * weight_bytes + act_reads * act_bytes + out_bytes + sizes["transform_bytes"]
     return {
@@ -350,10 +379,11 @@ def price_arrays(tokens, k, n, decode, prec: dict, prof, t: ProfileTables) -> di
     r = row_geometry(tokens, k, n, decode, prec, prof, t)
     out = {"rows": r.rows, "high_rows": r.high, "avg_a_bits": np.where(r.a_int, r.avg_in_bits, np.nan),
            "mode_low": r.mode_lo, "mode_high": r.mode_hi}  # fmt: skip
-    for term in (mac_energy, accumulator_energy, mac_time, seq_transform_cost, feature_transform_cost, requant_cost,
+    for term in (mac_energy, accumulator_energy, mac_time, seq_transform_cost, feature_transform_cost,
                  operand_bytes):  # fmt: skip
         out.update(term(r))
     out.update(dram_traffic(r, out))
+    out.update(requant_cost(r, out["weight_reads"]))
     out.update(sram_traffic(r, out["dram_bytes"]))
     out.update(latency(out, memory_time(r, out["dram_bytes"])))
     out["energy_pj"] = sum(out[term] for term in ENERGY_TERMS)

@@ -16,14 +16,18 @@ from hw_models.profile import (
     AccBehaviour,
     AccumulatorUnit,
     Dataflow,
+    Efficiency,
     EnergyTable,
+    Execution,
     HardwareProfile,
     MacArray,
     MemorySystem,
+    MixedRows,
     ModeSpec,
     OperandMode,
     ProfileError,
     VectorUnit,
+    WeightOnly,
 )
 
 __all__ = ["builtin_names", "load_profile", "PROFILE_DIR"]
@@ -198,6 +202,11 @@ def _validate(leaves: dict[str, dict], path: Path, problems: list[str]) -> None:
 
 def _check_leaf(leaves: dict, key: str, check: S.Check, path: Path, problems: list[str]) -> None:
     leaf = leaves.get(key)
+    default = S.DEFAULTS.get(key) or (S.MODE_DEFAULTS.get(key.rpartition(".")[2]) if key.startswith("modes.") else None)
+    if leaf is None and default is not None:
+        # Filled in here, so _build finds every field and `profiles show` prints its source.
+        leaves[key] = {"value": default[0], "source": default[1], "file": path, "explicit": False}
+        return
     if leaf is None:
         problems.append(f"{path}: {key}: missing; allowed: {check.allowed}")
         return
@@ -219,7 +228,11 @@ def _build(leaves: dict[str, dict], path: Path) -> HardwareProfile:
     v = {k: leaf["value"] for k, leaf in leaves.items()}
     sources = {k: leaf["source"] for k, leaf in leaves.items() if k not in S.TOP_LEVEL}
     modes = {
-        OperandMode(k.split(".")[1]): ModeSpec(peak_tops=float(val))
+        OperandMode(k.split(".")[1]): ModeSpec(
+            peak_tops=float(val),
+            large_m_efficiency=float(v[k.replace(".peak_tops", ".large_m_efficiency")]),
+            small_m_efficiency=float(v[k.replace(".peak_tops", ".small_m_efficiency")]),
+        )
         for k, val in v.items()
         if k.startswith("modes.") and k.endswith(".peak_tops")
     }
@@ -243,4 +256,8 @@ def _build(leaves: dict[str, dict], path: Path) -> HardwareProfile:
         vector=VectorUnit(gops=float(v["vector.gops"])),
         energy=EnergyTable(**{f: float(v[f"energy.{f}"]) for f in S.FIELDS["energy"]}),
         sources=sources,
+        efficiency=Efficiency(dram=float(v["efficiency.dram"]), vector=float(v["efficiency.vector"]),
+                              small_m_rows=int(v["efficiency.small_m_rows"])),
+        execution=Execution(weight_only=WeightOnly(v["execution.weight_only"]),
+                            mixed_rows=MixedRows(v["execution.mixed_rows"])),
     )

@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from hw_models.profile import AccBehaviour, Dataflow, OperandMode
+from hw_models.profile import AccBehaviour, Dataflow, MixedRows, OperandMode, WeightOnly
 
-__all__ = ["FIELDS", "MODE_FIELDS", "NAME_ALLOWED", "NAME_PATTERN", "SECTIONS", "TOP_LEVEL", "Check", "check_value"]
+__all__ = ["DEFAULTS", "FIELDS", "MODE_DEFAULTS", "MODE_FIELDS", "NAME_ALLOWED", "NAME_PATTERN", "SECTIONS", "TOP_LEVEL",
+           "Check", "check_value"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ ACC_WIDTHS = Check(
     "a non-empty ascending list of distinct integers 8..64 (bits)",
 )
 
+FRACTION = Check(lambda v: _is_number(v) and 0 < v <= 1, "a number > 0 and <= 1 (a fraction of the peak)")
+WEIGHT_ONLY = Check(lambda v: v in {w.value for w in WeightOnly}, ", ".join(sorted(w.value for w in WeightOnly)))
+MIXED_ROWS = Check(lambda v: v in {m.value for m in MixedRows}, ", ".join(sorted(m.value for m in MixedRows)))
+
 # A profile's name labels results.csv rows, Markdown tables, HTML and matplotlib legends
 # (where "$" starts mathtext): plain text only.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+\-=@:,()# ]{0,79}")
@@ -75,11 +80,27 @@ FIELDS: dict[str, dict[str, Check]] = {
         "dram_pj_per_byte": NON_NEGATIVE,
         "vector_op_pj": NON_NEGATIVE,
     },
+    "efficiency": {"dram": FRACTION, "vector": FRACTION, "small_m_rows": POSITIVE_INT},
+    "execution": {"weight_only": WEIGHT_ONLY, "mixed_rows": MIXED_ROWS},
+}
+
+# Optional fields: dotted path -> (value, the source recorded when the file leaves it out).
+# Efficiencies default to a pure roofline; execution to what the cost model assumed before
+# profiles could say (dequantize weight-only layers, two passes for mixed rows).
+_ROOFLINE = "default: 1.0, a pure roofline (no achieved-efficiency measurement given)"
+DEFAULTS: dict[str, tuple[object, str]] = {
+    "efficiency.dram": (1.0, _ROOFLINE),
+    "efficiency.vector": (1.0, _ROOFLINE),
+    "efficiency.small_m_rows": (16, "default: GEMMs of <= 16 rows (decode) count as small M"),
+    "execution.weight_only": ("dequantize", "default: weights dequantized to fp16 by the vector unit"),
+    "execution.mixed_rows": ("two-pass", "default: rows at two widths run as two GEMMs"),
 }
 SECTIONS = tuple(s for s in FIELDS if s) + ("modes",)
 
 # modes.<mode>.<field>
-MODE_FIELDS: dict[str, Check] = {"peak_tops": POSITIVE}
+MODE_FIELDS: dict[str, Check] = {"peak_tops": POSITIVE, "large_m_efficiency": FRACTION, "small_m_efficiency": FRACTION}
+MODE_DEFAULTS: dict[str, tuple[object, str]] = {"large_m_efficiency": (1.0, _ROOFLINE),
+                                                "small_m_efficiency": (1.0, _ROOFLINE)}
 MODE_NAMES = tuple(m.value for m in OperandMode)
 REQUIRED_MODE = OperandMode.FP16.value  # float layers and the last-resort fallback run here
 

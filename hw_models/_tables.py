@@ -10,9 +10,8 @@ import numpy as np
 
 from hw_models.mac_array import DATAFLOW_CODES
 from hw_models.precision import Granularity, LayerPrecision
-from hw_models.profile import HardwareProfile, OperandMode
+from hw_models.profile import HardwareProfile, MixedRows, OperandMode, WeightOnly
 from hw_models.transform_ops import FEATURE_CODES, SEQ_CODES
-from hw_models.units import BYTES_PER_GB, OPS_PER_GOPS
 
 __all__ = ["GRAN_CODES", "MODES", "FP16", "ProfileTables", "encode_precisions", "natural_mode_table"]
 
@@ -59,9 +58,14 @@ class ProfileTables:
     dataflow: np.ndarray
     clock_hz: np.ndarray
     sram_bytes: np.ndarray
-    dram_bytes_per_s: np.ndarray
-    vector_ops_per_s: np.ndarray
+    dram_bytes_per_s: np.ndarray  # achieved: peak x efficiency.dram
+    vector_ops_per_s: np.ndarray  # achieved: peak x efficiency.vector
     packing: np.ndarray  # (P, modes), NaN where unsupported
+    eff_large: np.ndarray  # (P, modes), achieved fraction of peak on large-M GEMMs (NaN where unsupported)
+    eff_small: np.ndarray  # (P, modes), ... on GEMMs of at most small_m_rows rows
+    small_m_rows: np.ndarray
+    weight_only_native: np.ndarray  # bool: integer weights x float activations run in a wXa16 mode
+    one_pass: np.ndarray  # bool: mixed-width rows share one pass over the weights
     mult_pj: np.ndarray  # (P, modes), energy of one multiply in that mode
     mode_lut: np.ndarray  # (P, 17, 17)
     acc_lut: np.ndarray  # (P, 65): requested bits -> hardware accumulator bits
@@ -81,6 +85,8 @@ class ProfileTables:
     def _build(cls, profiles: tuple[HardwareProfile, ...]) -> "ProfileTables":
         P = len(profiles)
         packing = np.full((P, len(MODES)), np.nan)
+        eff_large = np.full((P, len(MODES)), np.nan)
+        eff_small = np.full((P, len(MODES)), np.nan)
         mult = np.full((P, len(MODES)), np.nan)
         mode_lut = np.empty((P, MAX_BITS + 1, MAX_BITS + 1), dtype=np.int64)
         acc_lut = np.empty((P, MAX_ACC_BITS + 1), dtype=np.int64)
@@ -88,6 +94,8 @@ class ProfileTables:
             for mode in prof.modes:
                 j = MODES.index(mode)
                 packing[i, j] = prof.packing(mode)
+                eff_large[i, j] = prof.modes[mode].large_m_efficiency
+                eff_small[i, j] = prof.modes[mode].small_m_efficiency
                 mult[i, j] = (
                     prof.energy.fp16_multiply_pj
                     if mode.is_float
@@ -111,9 +119,14 @@ class ProfileTables:
             dataflow=np.array([DATAFLOW_CODES[p.mac_array.dataflow] for p in profiles], dtype=np.int64),
             clock_hz=arr(lambda p: p.clock_hz),
             sram_bytes=arr(lambda p: p.memory.sram_bytes),
-            dram_bytes_per_s=arr(lambda p: p.memory.dram_gbps * BYTES_PER_GB),
-            vector_ops_per_s=arr(lambda p: p.vector.gops * OPS_PER_GOPS),
+            dram_bytes_per_s=arr(lambda p: p.dram_bytes_per_s),
+            vector_ops_per_s=arr(lambda p: p.vector_ops_per_s),
             packing=packing,
+            eff_large=eff_large,
+            eff_small=eff_small,
+            small_m_rows=arr(lambda p: p.efficiency.small_m_rows),
+            weight_only_native=np.array([p.execution.weight_only is WeightOnly.NATIVE for p in profiles]),
+            one_pass=np.array([p.execution.mixed_rows is MixedRows.ONE_PASS for p in profiles]),
             mult_pj=mult,
             mode_lut=mode_lut,
             acc_lut=acc_lut,

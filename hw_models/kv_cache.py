@@ -81,7 +81,7 @@ def kv_cache_cost(profile: HardwareProfile, shape: KVCacheShape, tokens: int, bi
         per_feature = float(seq_transform_ops_per_feature(rows - pre, code, seq_levels, filter_length, tokens - pre))
         ops = 2.0 * per_feature * per_row * shape.head_dim  # forward and inverse
     e = profile.energy
-    read_s = total / (profile.memory.dram_gbps * 1e9)
+    read_s = total / profile.dram_bytes_per_s
     return KVCacheCost(bytes=total, write_pj=total * e.dram_pj_per_byte, read_pj=total * e.dram_pj_per_byte,
                        read_s=read_s, transform_pj=ops * e.vector_op_pj,
-                       transform_s=ops / (profile.vector.gops * 1e9) if ops else 0.0)
+                       transform_s=ops / profile.vector_ops_per_s if ops else 0.0)

@@ -14,20 +14,24 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
-from hw_models.units import BYTES_PER_KIB, HZ_PER_MHZ, OPS_PER_TOPS
+from hw_models.units import BYTES_PER_GB, BYTES_PER_KIB, HZ_PER_MHZ, OPS_PER_GOPS, OPS_PER_TOPS
 
 __all__ = [
     "AccBehaviour",
     "AccumulatorUnit",
     "Dataflow",
+    "Efficiency",
     "EnergyTable",
+    "Execution",
     "HardwareProfile",
+    "MixedRows",
     "MacArray",
     "MemorySystem",
     "ModeSpec",
     "OperandMode",
     "ProfileError",
     "VectorUnit",
+    "WeightOnly",
 ]
 
 
@@ -64,6 +68,7 @@ class OperandMode(str, enum.Enum):
     INT4 = "int4"
     W4A8 = "w4a8"
     INT8 = "int8"
+    W4A16 = "w4a16"
     W8A16 = "w8a16"
     INT16 = "int16"
     FP16 = "fp16"
@@ -86,6 +91,7 @@ _MODE_BITS = {
     OperandMode.INT4: (4, 4),
     OperandMode.W4A8: (4, 8),
     OperandMode.INT8: (8, 8),
+    OperandMode.W4A16: (4, 16),
     OperandMode.W8A16: (8, 16),
     OperandMode.INT16: (16, 16),
     OperandMode.FP16: (16, 16),
@@ -112,11 +118,68 @@ class MacArray:
         return self.rows * self.cols * self.count
 
 
+class WeightOnly(str, enum.Enum):
+    """How the chip runs integer weights with float (16-bit) activations, e.g. w4a16.
+
+    NATIVE: in a wXa16 operand mode, activations quantized to int16 on the fly (Hexagon's
+    a16 modes). DEQUANTIZE: the vector unit expands each weight read to fp16 and the MACs
+    run in fp16 (a GPU's weight-only kernels).
+    """
+
+    NATIVE = "native"
+    DEQUANTIZE = "dequantize"
+
+
+class MixedRows(str, enum.Enum):
+    """How rows at two activation widths (STaMP's 8-bit and 4-bit rows) are executed.
+
+    TWO_PASS: two GEMMs in two modes; weights that do not fit SRAM stream from DRAM once
+    per pass. ONE_PASS: the array switches mode per row tile in one pass over the weights.
+    """
+
+    TWO_PASS = "two-pass"
+    ONE_PASS = "one-pass"
+
+
 @dataclass(frozen=True)
 class ModeSpec:
-    """One supported operand mode. peak_tops : float, dense tera-ops/s (1 MAC = 2 ops)."""
+    """One supported operand mode.
+
+    peak_tops : float, dense tera-ops/s (1 MAC = 2 ops).
+    large_m_efficiency, small_m_efficiency : achieved fraction of peak (0..1] on GEMMs
+        with more / at most ``Efficiency.small_m_rows`` rows (1.0 = pure roofline).
+    """
 
     peak_tops: float
+    large_m_efficiency: float = 1.0
+    small_m_efficiency: float = 1.0
+
+    def efficiency(self, rows: int, small_m_rows: int) -> float:
+        """Achieved fraction of peak for a GEMM of `rows` rows."""
+        return self.small_m_efficiency if rows <= small_m_rows else self.large_m_efficiency
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Achieved fractions of the roofline (1.0 each = a pure roofline).
+
+    dram : fraction of ``memory.dram_gbps`` sustained by streaming kernels.
+    vector : fraction of ``vector.gops`` sustained by element-wise kernels.
+    small_m_rows : int, GEMMs with at most this many rows (decode) use each mode's
+        small_m_efficiency.
+    """
+
+    dram: float = 1.0
+    vector: float = 1.0
+    small_m_rows: int = 16
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How the chip executes what its modes alone do not say (see WeightOnly, MixedRows)."""
+
+    weight_only: WeightOnly = WeightOnly.DEQUANTIZE
+    mixed_rows: MixedRows = MixedRows.TWO_PASS
 
 
 @dataclass(frozen=True)
@@ -197,6 +260,8 @@ class HardwareProfile:
     vector: VectorUnit
     energy: EnergyTable
     sources: Mapping[str, str]
+    efficiency: Efficiency = Efficiency()
+    execution: Execution = Execution()
 
     def __post_init__(self) -> None:
         # Read-only views so a frozen profile cannot be changed through its mappings.
@@ -205,6 +270,16 @@ class HardwareProfile:
 
     def __hash__(self) -> int:
         return hash((self.name, self.path))
+
+    @property
+    def dram_bytes_per_s(self) -> float:
+        """Achieved DRAM bandwidth in bytes/s: dram_gbps x efficiency.dram."""
+        return self.memory.dram_gbps * BYTES_PER_GB * self.efficiency.dram
+
+    @property
+    def vector_ops_per_s(self) -> float:
+        """Achieved vector-unit element-ops/s: gops x efficiency.vector."""
+        return self.vector.gops * OPS_PER_GOPS * self.efficiency.vector
 
     @property
     def clock_hz(self) -> float:

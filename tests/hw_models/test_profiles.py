@@ -131,7 +131,7 @@ def test_every_problem_in_one_error(tmp_path):
         "clock_mhz: got -5; allowed: a finite number > 0",
         "mac_array.rows: got 4.5; allowed: an integer > 0",
         "mac_array.dataflow: got 'rs'; allowed: is, os, ws",
-        "modes.int3: unsupported precision mode; allowed: fp16, int16, int4, int8, w4a8, w8a16",
+        "modes.int3: unsupported precision mode; allowed: fp16, int16, int4, int8, w4a16, w4a8, w8a16",
         "modes.int8.peak_tops: got 'fast'; allowed: a finite number > 0",
         "memory.sram_mb: unknown field; allowed: dram_gbps, sram_kib",
         "color: unknown field; allowed:",
