@@ -76,7 +76,8 @@ COLUMNS = (
     "rows", "high_rows", "avg_a_bits", "mode_low", "mode_high", "acc_hw_bits", "macs", "macs_high", "cycles",
     "utilization", "weight_bytes", "act_bytes", "out_bytes", "transform_bytes", "weight_reads", "act_reads",
     "fits_sram", "dram_bytes", "sram_bytes", "seq_transform_ops", "klt_macs", "feature_transform_ops", "requant_ops",
-    *ENERGY_TERMS, *TIME_TERMS, "compute_s", "memory_s", "latency_s", "latency_overlap_s", "memory_bound",
+    *ENERGY_TERMS, *TIME_TERMS, "compute_s", "memory_s", "overhead_s", "latency_s", "latency_overlap_s",
+    "memory_bound",
     "energy_pj",
 )  # fmt: skip
 
@@ -355,9 +356,10 @@ def memory_time(r: Rows, dram_bytes: np.ndarray) -> np.ndarray:
     return dram_bytes / r.t.dram_bytes_per_s[r.prof]
 
 
-def latency(times: dict[str, np.ndarray], memory_s: np.ndarray) -> dict[str, np.ndarray]:
-    """compute_s (MAC + vector time, serial), latency_s = max(compute, memory),
-    latency_overlap_s = max(MAC, vector, memory), and which of the two bounds the layer."""
+def latency(times: dict[str, np.ndarray], memory_s: np.ndarray, overhead_s) -> dict[str, np.ndarray]:
+    """compute_s (MAC + vector time, serial), latency_s = max(compute, memory) + the
+    kernel's fixed overhead_s, latency_overlap_s = max(MAC, vector, memory) + overhead_s,
+    and which of compute and memory bounds the layer."""
     mac_s = times["mac_s"]
     compute_s = mac_s + times["seq_transform_s"] + times["feature_transform_s"] + times["requant_s"]
     # The other end of the range: a vector unit pipelined with the MAC array (as an NPU's
@@ -366,8 +368,9 @@ def latency(times: dict[str, np.ndarray], memory_s: np.ndarray) -> dict[str, np.
     return {
         "compute_s": compute_s,
         "memory_s": memory_s,
-        "latency_s": np.maximum(compute_s, memory_s),
-        "latency_overlap_s": np.maximum(np.maximum(mac_s, vector_s), memory_s),
+        "overhead_s": np.broadcast_to(overhead_s, np.shape(compute_s)).astype(np.float64),
+        "latency_s": np.maximum(compute_s, memory_s) + overhead_s,
+        "latency_overlap_s": np.maximum(np.maximum(mac_s, vector_s), memory_s) + overhead_s,
         "memory_bound": is_memory_bound(memory_s, compute_s),
     }
 
@@ -385,6 +388,6 @@ def price_arrays(tokens, k, n, decode, prec: dict, prof, t: ProfileTables) -> di
     out.update(dram_traffic(r, out))
     out.update(requant_cost(r, out["weight_reads"]))
     out.update(sram_traffic(r, out["dram_bytes"]))
-    out.update(latency(out, memory_time(r, out["dram_bytes"])))
+    out.update(latency(out, memory_time(r, out["dram_bytes"]), r.t.overhead_s[r.prof]))
     out["energy_pj"] = sum(out[term] for term in ENERGY_TERMS)
     return {key: out[key] for key in COLUMNS}

@@ -64,6 +64,7 @@ class ProfileTables:
     eff_large: np.ndarray  # (P, modes), achieved fraction of peak on large-M GEMMs (NaN where unsupported)
     eff_small: np.ndarray  # (P, modes), ... on GEMMs of at most small_m_rows rows
     small_m_rows: np.ndarray
+    overhead_s: np.ndarray  # fixed seconds per kernel (efficiency.kernel_overhead_us)
     weight_only_native: np.ndarray  # bool: integer weights x float activations run in a wXa16 mode
     one_pass: np.ndarray  # bool: mixed-width rows share one pass over the weights
     mult_pj: np.ndarray  # (P, modes), energy of one multiply in that mode
@@ -125,6 +126,7 @@ class ProfileTables:
             eff_large=eff_large,
             eff_small=eff_small,
             small_m_rows=arr(lambda p: p.efficiency.small_m_rows),
+            overhead_s=arr(lambda p: p.efficiency.kernel_overhead_us * 1e-6),
             weight_only_native=np.array([p.execution.weight_only is WeightOnly.NATIVE for p in profiles]),
             one_pass=np.array([p.execution.mixed_rows is MixedRows.ONE_PASS for p in profiles]),
             mult_pj=mult,

@@ -246,7 +246,8 @@ class LayerCost:
     """The cost of one layer (or, summed with +, of many), in bytes, MACs, pJ and seconds.
 
     energy_pj is the sum of ENERGY_TERMS; compute_s of TIME_TERMS; latency_s is
-    max(compute_s, memory_s) per layer and the sum of those over a sum of layers.
+    max(compute_s, memory_s) + overhead_s (the profile's fixed cost per kernel) per layer
+    and the sum of those over a sum of layers.
     latency_overlap_s is the same with the vector unit (transforms, quantization) running
     concurrently with the MAC array: max(mac_s, vector time, memory_s) per layer.
     """
@@ -270,6 +271,7 @@ class LayerCost:
     feature_transform_s: float = 0.0
     requant_s: float = 0.0
     memory_s: float = 0.0
+    overhead_s: float = 0.0
     latency_s: float = 0.0
     latency_overlap_s: float = 0.0
 

@@ -167,11 +167,14 @@ class Efficiency:
     vector : fraction of ``vector.gops`` sustained by element-wise kernels.
     small_m_rows : int, GEMMs with at most this many rows (decode) use each mode's
         small_m_efficiency.
+    kernel_overhead_us : fixed microseconds every kernel (one layer's GEMM, one attention
+        product) adds to its latency: launch and tail, what makes small GEMMs slow.
     """
 
     dram: float = 1.0
     vector: float = 1.0
     small_m_rows: int = 16
+    kernel_overhead_us: float = 0.0
 
 
 @dataclass(frozen=True)

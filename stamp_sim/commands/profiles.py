@@ -51,10 +51,13 @@ def _values(prof: hw_models.HardwareProfile) -> dict[str, object]:
     arr = prof.mac_array
     out.update({"mac_array.rows": arr.rows, "mac_array.cols": arr.cols, "mac_array.count": arr.count,
                 "mac_array.dataflow": arr.dataflow.value})
-    out.update({f"modes.{m.value}.peak_tops": spec.peak_tops for m, spec in prof.modes.items()})
+    for m, spec in prof.modes.items():
+        out.update({f"modes.{m.value}.{k}": v for k, v in vars(spec).items()})
     out.update({"accumulator.widths_bits": list(prof.accumulator.widths_bits),
                 "accumulator.behaviour": prof.accumulator.behaviour.value})
     out.update({"memory.sram_kib": prof.memory.sram_kib, "memory.dram_gbps": prof.memory.dram_gbps,
                 "vector.gops": prof.vector.gops})
     out.update({f"energy.{k}": v for k, v in vars(prof.energy).items()})
+    out.update({f"efficiency.{k}": v for k, v in vars(prof.efficiency).items()})
+    out.update({f"execution.{k}": v.value for k, v in vars(prof.execution).items()})
     return out
