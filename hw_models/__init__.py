@@ -11,6 +11,7 @@ Imports only numpy, pandas and yaml; never ``stamp_sim`` or ``kernels``.
 from hw_models import units, yaml_io
 from hw_models._loader import builtin_names, load_profile
 from hw_models.kv_cache import KVCacheCost, KVCacheShape, kv_cache_cost
+from hw_models.decoder import DECODER_COLUMNS, DecoderShape, KVPrecision, price_decoder
 from hw_models.bound import BOUNDS, bound_of, is_memory_bound
 from hw_models.cost import ENERGY_TERMS, MAX_DIM, MAX_MACS, TIME_TERMS, LayerCost, price, price_layer, totals
 from hw_models.mac_array import gemm_cycles, operand_accesses, utilization
@@ -20,17 +21,22 @@ from hw_models.profile import (
     AccBehaviour,
     AccumulatorUnit,
     Dataflow,
+    Efficiency,
     EnergyTable,
+    Execution,
     HardwareProfile,
     MacArray,
     MemorySystem,
+    MixedRows,
     ModeSpec,
     OperandMode,
     ProfileError,
     VectorUnit,
+    WeightOnly,
 )
 
 __all__ = [
+    "DECODER_COLUMNS",
     "ENERGY_TERMS",
     "MAX_DIM",
     "MAX_MACS",
@@ -39,22 +45,28 @@ __all__ = [
     "AccBehaviour",
     "AccumulatorUnit",
     "Dataflow",
+    "DecoderShape",
+    "Efficiency",
     "EnergyTable",
+    "Execution",
     "FeatureTransformKind",
     "Granularity",
     "HardwareProfile",
     "KVCacheCost",
     "KVCacheShape",
+    "KVPrecision",
     "LayerCost",
     "LayerPrecision",
     "MacArray",
     "MemorySystem",
+    "MixedRows",
     "ModeSpec",
     "OperandMode",
     "Phase",
     "ProfileError",
     "SeqTransform",
     "VectorUnit",
+    "WeightOnly",
     "bound_of",
     "builtin_names",
     "dwt_max_level",
@@ -66,6 +78,7 @@ __all__ = [
     "operand_accesses",
     "padded_rows",
     "price",
+    "price_decoder",
     "price_layer",
     "totals",
     "units",

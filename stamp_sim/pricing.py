@@ -30,7 +30,8 @@ from kernels import AccMode
 from stamp_sim.config import MixedConfig, PrecisionConfig, get_preset
 from stamp_sim.schema import COST_COLUMNS, EXACT_ACC_BITS, Source
 
-__all__ = ["accumulator_bits", "cost_summary", "kv_cache_fields", "layer_precision", "price_config", "price_workload"]
+__all__ = ["accumulator_bits", "cost_summary", "kv_cache_fields", "kv_precision", "layer_precision", "price_config",
+           "price_workload"]
 
 
 def _is_exact(config: PrecisionConfig) -> bool:
@@ -101,6 +102,17 @@ def price_config(work: pd.DataFrame, cfg: PrecisionConfig | MixedConfig, profile
     return priced
 
 
+def kv_precision(cfg: PrecisionConfig | MixedConfig, tokens: int) -> hw_models.KVPrecision:
+    """How `cfg` stores its K / V cache of `tokens` tokens: kv_bits (None: fp16), its first
+    high rows at a_high_bits, the config's sequence transform and sink. A MixedConfig's
+    cache is its default config's (the cache is one tensor per block)."""
+    c = cfg.default if isinstance(cfg, MixedConfig) else cfg
+    return hw_models.KVPrecision(
+        bits=c.kv_bits, high_tokens=c.kv_high_token_count(int(tokens)), high_bits=c.a_high_bits,
+        zero_points=not c.a_symmetric, seq_transform=c.seq_transform, seq_levels=c.seq_levels,
+        filter_length=pywt.Wavelet(c.wavelet).dec_len, prefix=c.sink_tokens if c.uses_sequence_transform else 0)
+
+
 def kv_cache_fields(cfg: PrecisionConfig | MixedConfig, shape: hw_models.KVCacheShape | None, tokens: int,
                     profile: hw_models.HardwareProfile) -> dict:
     """results.csv's K / V cache columns (kv_cache_mb, kv_prefill_mj, decode_kv_read_ms) of
@@ -108,12 +120,7 @@ def kv_cache_fields(cfg: PrecisionConfig | MixedConfig, shape: hw_models.KVCache
     is priced at its default config's cache (the cache is one tensor per block)."""
     if shape is None:
         return {"kv_cache_mb": float("nan"), "kv_prefill_mj": float("nan"), "decode_kv_read_ms": float("nan")}
-    c = cfg.default if isinstance(cfg, MixedConfig) else cfg
-    cost = hw_models.kv_cache_cost(
-        profile, shape, int(tokens), c.kv_bits, high_tokens=c.kv_high_token_count(int(tokens)),
-        high_bits=c.a_high_bits, zero_points=not c.a_symmetric, seq_transform=c.seq_transform,
-        seq_levels=c.seq_levels, filter_length=pywt.Wavelet(c.wavelet).dec_len,
-        prefix=c.sink_tokens if c.uses_sequence_transform else 0)
+    cost = kv_precision(cfg, int(tokens)).cache_cost(profile, shape, int(tokens))
     return {"kv_cache_mb": float(hw_models.units.bytes_to_mb(cost.bytes)),
             "kv_prefill_mj": float(hw_models.units.pj_to_mj(cost.write_pj + cost.transform_pj)),
             "decode_kv_read_ms": float(hw_models.units.s_to_ms(cost.read_s))}

@@ -1,5 +1,8 @@
-"""`stamp-sim cost`: what precision configs cost on a hardware profile, one line per config
-(mJ, ms, MB, the bound; tokens/s for decode), or the per-layer table with --per-layer."""
+"""`stamp-sim cost`: what precision configs cost on a hardware profile, one line per config.
+
+With --model a decoder is priced whole (stamp_sim.forward_cost: time to first token, ms per
+token, tokens/s, energy per token, peak memory); a --shape, a ViT / encoder / DiT or
+--linear-only prices linear layers (mJ, ms, MB, the bound). --per-layer prints every row."""
 
 from __future__ import annotations
 
@@ -95,44 +98,122 @@ def _workload(shape, model, tokens) -> pd.DataFrame:
               help="Hardware profile: a built-in name (stamp-sim profiles) or a YAML path.")
 @click.option("--shape", callback=_parse_shape, default=None, help="One GEMM as s,K,N (tokens, in, out features).")
 @click.option("--model", default=None,
-              help="Price every linear layer of a model: a name or card (stamp-sim models), a Hugging Face "
-                   "folder, a .gguf file or a config.json (no weights needed).")
+              help="Price a model's whole forward (a decoder: linear layers, lm_head, attention, KV cache, norms, "
+                   "embedding; other models: their linear layers): a name or card (stamp-sim models), a Hugging "
+                   "Face folder, a .gguf file or a config.json (no weights needed).")
 @click.option("--config", "configs", multiple=True, default=("w4a4-stamp",), show_default=True,
               callback=_parse_configs, metavar="PRESET|FILE",
               help="A preset, a configs YAML file (as run --configs) or mixed:PATH (repeatable).")
 @click.option("--tokens", type=click.IntRange(1, 1 << 20), default=None,
-              help=f"Sequence length for --model (default {DEFAULT_TOKENS}, as stamp-sim run; a ViT or DiT: its input).")
+              help=f"Prompt length of prefill for --model (default {DEFAULT_TOKENS}, as stamp-sim run; a ViT or DiT: "
+                   "its input).")
+@click.option("--context", type=click.IntRange(0, 1 << 20), default=None,
+              help=f"Decode: the tokens already in the KV cache that the new token attends to (default {DEFAULT_TOKENS}).")
 @click.option("--phase", type=click.Choice(["prefill", "decode"]), default="prefill", show_default=True,
-              help="prefill prices all tokens (STaMP applies); decode one token (it does not).")
-@click.option("--per-layer", is_flag=True, help="Also print each layer's bytes, energy by component (pJ), "
+              help="prefill prices all prompt tokens (STaMP applies); decode one new token at --context.")
+@click.option("--linear-only", is_flag=True, help="Price the linear layers of the blocks only (the cost model "
+                                                   "before whole-model pricing; ViTs, encoders and DiTs always).")
+@click.option("--per-layer", is_flag=True, help="Also print each row's bytes, energy by component (pJ), "
                                                  "latency (us) and bound.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Also write every column of the per-layer priced table to this CSV file.")
-def cost(profile, shape, model, configs, tokens, phase, per_layer, csv_path):
-    """Energy, latency, DRAM traffic and bound of precision configs on a profile, one line per config."""
+              help="Also write every column of the priced table (one row per kernel) to this CSV file; its "
+                   "latency_s, energy_pj and weight_bytes columns sum to the totals.")
+def cost(profile, shape, model, configs, tokens, context, phase, linear_only, per_layer, csv_path):
+    """Energy, latency, memory and bound of precision configs on a profile, one line per config."""
     if (shape is None) == (model is None):
         raise click.UsageError("give exactly one of --shape s,K,N or --model NAME")
+    if context is not None and (phase != "decode" or model is None):
+        raise click.UsageError("--context goes with --model and --phase decode")
     with one_line_errors():
         prof = hw_models.load_profile(profile)
-        work = _workload(shape, model, tokens)
+        whole = model is not None and not linear_only and _is_decoder(model)
         configs = _adapted(configs, model)
-        table = pd.concat([price_config(work, c, [prof], [phase]) for c in configs], ignore_index=True)
+        if whole:
+            table, summaries = _price_whole(model, configs, prof, phase, tokens, context)
+        else:
+            work = _workload(shape, model, tokens)
+            table = pd.concat([price_config(work, c, [prof], [phase]) for c in configs], ignore_index=True)
     table["latency_us"] = convert(table["latency_s"], "s", column("latency_us").unit)
     if csv_path:
         with one_line_errors():
             write_csv_atomic(table, csv_path)
-    what = f"{model}, {len(work)} linear layers" if model is not None else f"one GEMM {shape[0]}x{shape[1]}x{shape[2]}"
-    rows = int(work["tokens"].max())
-    click.echo(f"{prof.name}, {phase}" + (f" of {rows} tokens" if phase == "prefill" else " (one token)")
-               + f": {what}")
-    click.echo(text_table(*summary_rows(table, phase)))
-    click.echo("covers the linear layers only (attention's two products, norms, embeddings and lm_head are not "
-               "priced)" + (": tokens/s is an upper bound" if phase == "decode" else ""))
+    if whole:
+        _print_whole(model, prof.name, phase, summaries, table)
+    else:
+        _print_linear(shape, model, prof.name, phase, table, work)
     if per_layer:
         for cfg in configs:
             _print_layers(table[table.config == cfg.name], cfg, prof.name, phase)
     else:
-        click.echo("per-layer bytes, energy by component and bound: --per-layer")
+        click.echo("per-row bytes, energy by component and bound: --per-layer")
+
+
+def _is_decoder(model: str) -> bool:
+    from stamp_sim.models import ModelKind, model_spec
+
+    return model_spec(model).kind is ModelKind.CAUSAL_LM
+
+
+def _price_whole(model, configs, prof, phase, tokens, context):
+    """price_forward of every config, and its ForwardSummary."""
+    from stamp_sim.forward_cost import forward_summary, price_forward
+
+    tokens = DEFAULT_TOKENS if tokens is None else tokens
+    context = DEFAULT_TOKENS if context is None else context
+    tables, summaries = [], []
+    for cfg in configs:
+        t = price_forward(model, cfg, prof, phase, tokens, context)
+        tables.append(t)
+        summaries.append((cfg.name, forward_summary(t, model, cfg, prof, tokens, context), t))
+    return pd.concat(tables, ignore_index=True), summaries
+
+
+def _print_linear(shape, model, profile: str, phase: str, table: pd.DataFrame, work: pd.DataFrame) -> None:
+    what = f"{model}, {len(work)} linear layers" if model is not None else f"one GEMM {shape[0]}x{shape[1]}x{shape[2]}"
+    rows = int(work["tokens"].max())
+    click.echo(f"{profile}, {phase}" + (f" of {rows} tokens" if phase == "prefill" else " (one token)") + f": {what}")
+    click.echo(text_table(*summary_rows(table, phase)))
+    if model is not None:
+        click.echo("covers the linear layers only (attention's two products, norms, embeddings and lm_head are not "
+                   "priced)" + (": tokens/s is an upper bound" if phase == "decode" else ""))
+
+
+def _print_whole(model, profile: str, phase: str, summaries, table: pd.DataFrame) -> None:
+    first = summaries[0][1]
+    if phase == "prefill":
+        click.echo(f"{profile}, prefill of {first.tokens} tokens: {model}, whole forward ({len(summaries[0][2])} kernels)")
+    else:
+        context = int(table.loc[table.kind == "scores", "n"].max()) - 1
+        click.echo(f"{profile}, decode of one token at context {context}: {model}, whole forward "
+                   f"({len(summaries[0][2])} kernels)")
+    click.echo(text_table(*whole_summary_rows(summaries, phase)))
+    for name, summ, _ in summaries:
+        shares = ", ".join(f"{part} {100 * share:.1f}%" for part, share in
+                           sorted(summ.latency_share.items(), key=lambda kv: -kv[1]))
+        click.echo(f"{name}: latency by part: {shares}")
+    click.echo("lm_head runs as simulated (fp16); prefill computes the last position's logits; peak memory = "
+               "weights + KV cache + the largest layer's live activations")
+
+
+def whole_summary_rows(summaries, phase: str) -> tuple[list[str], list[list[str]]]:
+    """Headers and text rows of one line per config of a whole-forward price: time to first
+    token (prefill) or ms per token and tokens/s (decode), energy and energy per token (mJ),
+    weights, KV cache and peak memory (MB), and the bound."""
+    u = hw_models.units
+    if phase == "prefill":
+        headers = ["config", "TTFT (ms)", "prompt tokens/s", "energy (mJ)", "mJ/token"]
+    else:
+        headers = ["config", "ms/token", "tokens/s", "mJ/token"]
+    headers += ["weights (MB)", "KV cache (MB)", "peak memory (MB)", "bound"]
+    out = []
+    for name, s, t in summaries:
+        cells = [name, f"{u.s_to_ms(s.latency_s):.4g}", f"{s.tokens_per_s:,.1f}"]
+        cells += [f"{u.pj_to_mj(s.energy_pj):.4g}"] if phase == "prefill" else []
+        cells += [f"{u.pj_to_mj(s.energy_per_token_pj):.4g}", f"{u.bytes_to_mb(s.weight_bytes):.4g}",
+                  f"{u.bytes_to_mb(s.kv_cache_bytes):.4g}", f"{u.bytes_to_mb(s.peak_memory_bytes):.4g}",
+                  hw_models.bound_of(float(t["memory_s"].sum()), float(t["compute_s"].sum()))]
+        out.append(cells)
+    return headers, out
 
 
 def summary_rows(table: pd.DataFrame, phase: str) -> tuple[list[str], list[list[str]]]:
