@@ -410,6 +410,14 @@ _PRESET_LIST = [
                     w_bits=8, a_bits=8, accumulator=_int_acc()),
     PrecisionConfig(name="w4a8", description="INT4 weights per channel, INT8 activations per token",
                     w_bits=4, a_bits=8, accumulator=_int_acc()),
+    # Weight-only, as phones (Qualcomm Genie's w4a16) and GPUs (AWQ / GPTQ kernels) run
+    # LLMs today: integer weights, 16-bit activations; priced as each profile's
+    # execution.weight_only says (a native wXa16 mode, or dequantize + fp16 MACs).
+    PrecisionConfig(name="w8a16", description="weight-only: INT8 weights per channel, 16-bit (float) activations",
+                    w_bits=8),
+    PrecisionConfig(name="w4a16",
+                    description="weight-only: INT4 weights per group of 128, 16-bit (float) activations",
+                    w_bits=4, w_granularity="per-group", w_group_size=128),
     PrecisionConfig(name="w4a4", description="INT4 weights and activations, per token, round to nearest",
                     w_bits=4, a_bits=4, accumulator=_int_acc()),
     PrecisionConfig(name="w4a4-first64", description="w4a4 with the first 64 tokens at 8 bits (matched budget)",

@@ -99,7 +99,7 @@ def test_cost_bad_profile_file_names_the_field(tmp_path):
 
 def test_cost_model_smollm2_prices_every_linear_layer():
     result = invoke("cost", "--model", "smollm2-135m", "--tokens", "64", "--config", "w8a8", "--hw", "npu",
-                    "--per-layer")
+                    "--per-layer", "--linear-only")
     assert result.exit_code == 0, result.output
     assert "model.layers.29.mlp.down_proj" in result.output
     assert "TOTAL" in result.output

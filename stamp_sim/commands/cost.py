@@ -173,9 +173,9 @@ def _print_linear(shape, model, profile: str, phase: str, table: pd.DataFrame, w
     rows = int(work["tokens"].max())
     click.echo(f"{profile}, {phase}" + (f" of {rows} tokens" if phase == "prefill" else " (one token)") + f": {what}")
     click.echo(text_table(*summary_rows(table, phase)))
-    if model is not None:
-        click.echo("covers the linear layers only (attention's two products, norms, embeddings and lm_head are not "
-                   "priced)" + (": tokens/s is an upper bound" if phase == "decode" else ""))
+    click.echo("covers the linear layers only (attention's two products, norms, embeddings and lm_head are not "
+               "priced)" + (": tokens/s is an upper bound" if phase == "decode" else "")
+               + ("; a decoder's whole forward: drop --linear-only" if model is not None and _is_decoder(model) else ""))
 
 
 def _print_whole(model, profile: str, phase: str, summaries, table: pd.DataFrame) -> None:
