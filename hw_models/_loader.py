@@ -258,7 +258,8 @@ def _build(leaves: dict[str, dict], path: Path) -> HardwareProfile:
         sources=sources,
         efficiency=Efficiency(dram=float(v["efficiency.dram"]), vector=float(v["efficiency.vector"]),
                               small_m_rows=int(v["efficiency.small_m_rows"]),
-                              kernel_overhead_us=float(v["efficiency.kernel_overhead_us"])),
+                              kernel_overhead_us=float(v["efficiency.kernel_overhead_us"]),
+                              call_overhead_us=float(v["efficiency.call_overhead_us"])),
         execution=Execution(weight_only=WeightOnly(v["execution.weight_only"]),
                             mixed_rows=MixedRows(v["execution.mixed_rows"])),
     )

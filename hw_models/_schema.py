@@ -81,7 +81,7 @@ FIELDS: dict[str, dict[str, Check]] = {
         "vector_op_pj": NON_NEGATIVE,
     },
     "efficiency": {"dram": FRACTION, "vector": FRACTION, "small_m_rows": POSITIVE_INT,
-                   "kernel_overhead_us": NON_NEGATIVE},
+                   "kernel_overhead_us": NON_NEGATIVE, "call_overhead_us": NON_NEGATIVE},
     "execution": {"weight_only": WEIGHT_ONLY, "mixed_rows": MIXED_ROWS},
 }
 
@@ -94,6 +94,7 @@ DEFAULTS: dict[str, tuple[object, str]] = {
     "efficiency.vector": (1.0, _ROOFLINE),
     "efficiency.small_m_rows": (16, "default: GEMMs of <= 16 rows (decode) count as small M"),
     "efficiency.kernel_overhead_us": (0.0, "default: 0, no fixed cost per kernel (a pure roofline)"),
+    "efficiency.call_overhead_us": (0.0, "default: 0, no fixed cost per forward call (a pure roofline)"),
     "execution.weight_only": ("dequantize", "default: weights dequantized to fp16 by the vector unit"),
     "execution.mixed_rows": ("two-pass", "default: rows at two widths run as two GEMMs"),
 }

@@ -19,6 +19,7 @@ to the whole forward:
   element ops fused into the kernels next to them, so their operands cross SRAM, not
   DRAM (the linear layers already read their inputs from and write their outputs to DRAM).
 - ``embedding``: the token rows gathered from the table in DRAM.
+- ``call``: the profile's fixed cost of one forward call (efficiency.call_overhead_us).
 
 Assumptions are op counts per element (``OPS_PER_ELEMENT``), each stated where used.
 """
@@ -245,7 +246,15 @@ def price_decoder(shape: DecoderShape, profile: HardwareProfile, phase: str | Ph
     for b in range(shape.layers):
         rows += _block_rows(profile, shape, kv, b, s, keys, decode, f"model.layers.{b}")
     rows.append(_vector_row(profile, "model.norm", "norm", -1, s, s * shape.hidden, OPS_PER_ELEMENT["norm"]))
-    return _finish(pd.DataFrame(rows), profile)
+    frame = _finish(pd.DataFrame(rows), profile)
+    if profile.efficiency.call_overhead_us > 0:
+        # The runtime's fixed cost of one forward call: a row of its own, so it shows in the breakdown.
+        call = {c: 0.0 for c in DECODER_COLUMNS}
+        wait = profile.efficiency.call_overhead_us * 1e-6
+        call.update(layer="call", kind="call", block=-1, tokens=s, k=0, n=0, overhead_s=wait, latency_s=wait,
+                    latency_overlap_s=wait, bound="compute")
+        frame = pd.concat([frame, pd.DataFrame([call]).astype(frame.dtypes.to_dict())], ignore_index=True)
+    return frame
 
 
 def _finish(frame: pd.DataFrame, profile: HardwareProfile) -> pd.DataFrame:

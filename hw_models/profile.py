@@ -169,12 +169,15 @@ class Efficiency:
         small_m_efficiency.
     kernel_overhead_us : fixed microseconds every kernel (one layer's GEMM, one attention
         product) adds to its latency: launch and tail, what makes small GEMMs slow.
+    call_overhead_us : fixed microseconds one forward call (a prefill, a decode step) adds:
+        the runtime's dispatch and host-accelerator handshake, sampling.
     """
 
     dram: float = 1.0
     vector: float = 1.0
     small_m_rows: int = 16
     kernel_overhead_us: float = 0.0
+    call_overhead_us: float = 0.0
 
 
 @dataclass(frozen=True)

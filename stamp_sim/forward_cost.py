@@ -19,6 +19,7 @@ largest live activations).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,14 +40,22 @@ PREFILL_LOGITS = 1
 _ORDER = {"embedding": -1, "norm": 0, "q": 1, "k": 1, "v": 1, "rotary": 2, "kv_write": 3, "scores": 4, "softmax": 5,
           "values": 6, "o": 7, "residual": 8, "gate": 10, "up": 10, "fc1": 10, "activation": 11, "down": 12, "fc2": 12}
 _PARTS = {"scores": "attention", "values": "attention", "softmax": "attention", "kv_write": "kv cache",
-          "embedding": "embedding", "lm_head": "lm_head"}
+          "embedding": "embedding", "lm_head": "lm_head", "call": "call overhead"}
 
 
-def _linear_rows(model: str, cfg, profile, phase: str, s: int, lm_head: hw_models.LayerPrecision | None) -> pd.DataFrame:
-    work = workload(model, s, include_lm_head=True)
+@functools.lru_cache(maxsize=32)
+def _traced(model: str, s: int) -> pd.DataFrame:
+    # A trace on the meta device takes up to a second for an 8B card; sweeps price one
+    # model and length many times over.
+    return workload(model, s, include_lm_head=True)
+
+
+def _linear_rows(model: str, cfg, profile, phase: str, s: int, lm_head: hw_models.LayerPrecision | None,
+                 logits: int) -> pd.DataFrame:
+    work = _traced(model, s).copy()
     head = work.kind == "lm_head"
     blocks = price_config(work[~head].reset_index(drop=True), cfg, [profile], [phase])
-    head_work = work[head].assign(tokens=min(s, PREFILL_LOGITS))
+    head_work = work[head].assign(tokens=min(s, logits))
     head_rows = hw_models.price(head_work.reset_index(drop=True), {cfg.name: lm_head or hw_models.LayerPrecision()},
                                 [profile], [phase])
     return pd.concat([blocks, head_rows], ignore_index=True)
@@ -54,11 +63,13 @@ def _linear_rows(model: str, cfg, profile, phase: str, s: int, lm_head: hw_model
 
 def price_forward(model: str, cfg: PrecisionConfig | MixedConfig, profile: hw_models.HardwareProfile | str,
                   phase: str = "prefill", tokens: int = 512, context: int = 512,
-                  lm_head: hw_models.LayerPrecision | None = None) -> pd.DataFrame:
+                  lm_head: hw_models.LayerPrecision | None = None, logits: int = PREFILL_LOGITS) -> pd.DataFrame:
     """Every kernel of one forward of causal LM `model` at `cfg` on `profile`.
 
     phase : "prefill" (`tokens` tokens, their K / V written) or "decode" (one token
-    attending to `context` cached tokens). Returns one row per kernel with layer, kind,
+    attending to `context` cached tokens). lm_head : its precision (None: fp16, as
+    simulated); logits : prefill positions lm_head computes (1; a static-shape runtime may
+    compute all of them). Returns one row per kernel with layer, kind,
     part (linear, lm_head, attention, kv cache, vector, embedding), block, the cost
     columns of hw_models.price / DECODER_COLUMNS (bytes, pJ, seconds) and hw, config, phase.
     """
@@ -67,7 +78,7 @@ def price_forward(model: str, cfg: PrecisionConfig | MixedConfig, profile: hw_mo
     decode = hw_models.Phase(phase) is hw_models.Phase.DECODE
     s = 1 if decode else int(tokens)
     keys = int(context) + 1 if decode else s
-    linear = _linear_rows(model, cfg, prof, phase, s, lm_head)
+    linear = _linear_rows(model, cfg, prof, phase, s, lm_head, logits)
     rest = hw_models.price_decoder(shape, prof, phase, s, context=int(context) if decode else 0,
                                    kv=kv_precision(cfg, keys))
     rest = rest.assign(hw=prof.name, config=cfg.name, phase=phase)

@@ -3,6 +3,8 @@ kind), read from its Hugging Face config for ``hw_models.decoder``."""
 
 from __future__ import annotations
 
+import functools
+
 import hw_models
 
 from .errors import ModelInputError
@@ -14,6 +16,7 @@ __all__ = ["decoder_shape"]
 _GATED_TYPES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "mixtral", "olmo", "olmo2")
 
 
+@functools.lru_cache(maxsize=32)
 def decoder_shape(model: str) -> hw_models.DecoderShape:
     """The DecoderShape of a causal LM (a registered name, a card, a local folder or
     config.json); ModelInputError for a model that is not a decoder or a config that
