@@ -30,9 +30,8 @@ How:
   Predictions: `hw_models.price_layer(M, K, N, LayerPrecision(w_bits=8, a_bits=8) or
   LayerPrecision(), profile, phase).latency_s`, the DWT's `seq_transform_s`; the whole model
   from `stamp-sim cost --model smollm2-135m --config fp` (prefill --tokens 512, decode
-  --context 512), the CSV's latency_s summed: linear layers only (attention's products,
-  norms, embeddings and lm_head are not priced), so measured/predicted above 1 is expected
-  there. A profile that does not load, or a cost call that fails, becomes a note or the
+  --context 512), the CSV's latency_s summed over the whole forward (linear layers, lm_head,
+  attention, KV cache, norms, embedding; stamp_sim.forward_cost). A profile that does not load, or a cost call that fails, becomes a note or the
   error's text in the table, never a crash.
 
 Writes table.csv, table.md, environment.json (torch, CUDA, device, versions), tests.json and
@@ -479,7 +478,7 @@ def time_prefill(model, device, *, tokens: int, warmup: int, repeats: int, name:
         us = median_us(lambda i: model(input_ids=ids, use_cache=True), calls=1, warmup=warmup, repeats=repeats,
                        device=device)
     return Measurement(model_what(name, "prefill"), "model", f"{tokens} tokens", us, None, "prefill",
-                       "predicted: linear layers only (stamp-sim cost --config fp)")
+                       "predicted: whole forward (stamp-sim cost --config fp)")
 
 
 def time_decode(model, device, *, context: int, steps: int, repeats: int, name: str = TIMED_MODEL) -> Measurement:
@@ -507,7 +506,7 @@ def time_decode(model, device, *, context: int, steps: int, repeats: int, name: 
                                    f"steps from {context}; expected {context + steps}")
     return Measurement(model_what(name, "decode"), "model", f"context {context}",
                        statistics.median(times[1:]), None, "decode",
-                       f"per token over {steps} steps from context {context}; predicted: linear layers only")
+                       f"per token over {steps} steps from context {context}; predicted: whole forward")
 
 
 # ---- the run ---------------------------------------------------------------------------------

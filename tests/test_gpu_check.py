@@ -15,9 +15,9 @@ import pytest
 import torch
 
 import hw_models
+from stamp_sim.forward_cost import price_forward
 from stamp_sim.config import get_preset
 from stamp_sim.models import load_model, workload
-from stamp_sim.pricing import price_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
@@ -173,9 +173,9 @@ def test_model_cost_args_give_decode_its_context():
     assert gc.model_cost_args("gpu", "decode", 512, "d.csv")[-4:-2] == ["--context", "512"]
 
 
-def test_the_cost_cli_latency_is_the_priced_layers_sum_and_a_failure_is_its_text(tmp_path):
+def test_the_cost_cli_latency_is_the_whole_forward_sum_and_a_failure_is_its_text(tmp_path):
     got = gc.cli_model_latency_us("gpu", "prefill", 16, tmp_path, model="tiny-llama")
-    priced = price_config(workload("tiny-llama", 16), get_preset("fp"), [hw_models.load_profile("gpu")], ["prefill"])
+    priced = price_forward("tiny-llama", get_preset("fp"), hw_models.load_profile("gpu"), "prefill", 16)
     assert got == pytest.approx(priced["latency_s"].sum() * 1e6)
     bad = gc.cli_model_latency_us("no-such-chip", "prefill", 16, tmp_path, model="tiny-llama")
     assert bad.startswith("error: stamp-sim cost: ") and "no-such-chip" in bad and "\n" not in bad
