@@ -211,6 +211,8 @@ def price(
     res = _price_in_chunks(tokens, k, n, decode, codes, pi, ci, wi, tables)
 
     natural_lo = _NATURAL[per_row["w"], per_row["a"]]
+    # A weight-only layer in a native wXa16 mode runs where it was meant to: no fallback to label.
+    natural_lo = np.where((per_row["w"] > 0) & (per_row["a"] == 0), res["mode_low"], natural_lo)
     natural_hi = np.where(res["high_rows"] > 0, _NATURAL[per_row["w"], per_row["ah"]], natural_lo)
     cols: dict[str, object] = {
         "hw": pd.Categorical.from_codes(pi, categories=_unique_labels(tables.names)),

@@ -11,7 +11,7 @@ import hw_models
 from hw_models import Dataflow, OperandMode, ProfileError, load_profile
 from hw_models import _schema
 
-BUILTINS = ["edge-gpu", "gpu", "lunar-lake-npu", "npu", "tiny"]
+BUILTINS = ["edge-gpu", "gpu", "h200", "lunar-lake-npu", "npu", "snapdragon-8-elite", "tiny"]
 
 
 def write(tmp_path: Path, text: str, name: str = "chip.yaml") -> Path:
@@ -184,7 +184,7 @@ def test_duplicate_keys_rejected(tmp_path):
 def test_missing_file_and_unknown_name(tmp_path):
     with pytest.raises(ProfileError, match=re.escape(f"{tmp_path / 'nope.yaml'}: no such profile file")):
         load_profile(tmp_path / "nope.yaml")
-    with pytest.raises(ProfileError, match="'tpu' is not a built-in profile.*allowed: edge-gpu, gpu, lunar-lake-npu, npu, tiny"):
+    with pytest.raises(ProfileError, match="'tpu' is not a built-in profile.*allowed: edge-gpu, gpu, h200, lunar-lake-npu, npu, snapdragon-8-elite, tiny"):
         load_profile("tpu")
 
 

@@ -122,7 +122,7 @@ def test_totals_are_sums_of_components(wl, ps):
     frame = price(pd.DataFrame(wl), {f"c{i}": p for i, p in enumerate(ps)}, PROFILES, ["prefill", "decode"])
     np.testing.assert_allclose(frame.energy_pj, frame[list(ENERGY_TERMS)].sum(axis=1), rtol=1e-12)
     np.testing.assert_allclose(frame.compute_s, frame[list(TIME_TERMS)].sum(axis=1), rtol=1e-12)
-    np.testing.assert_array_equal(frame.latency_s, np.maximum(frame.compute_s, frame.memory_s))
+    np.testing.assert_array_equal(frame.latency_s, np.maximum(frame.compute_s, frame.memory_s) + frame.overhead_s)
     assert ((frame.bound == "memory") == (frame.memory_s > frame.compute_s)).all()
     assert (frame[list(ENERGY_TERMS)] >= 0).all().all()
     # Model totals: the grouped sums equal LayerCost sums of the same rows.
