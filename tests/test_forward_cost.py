@@ -1,0 +1,106 @@
+"""The whole-forward cost: its parts compose, the CLI's summary agrees with the table, and
+benchmarks/published.py's calibrated profiles reproduce their calibration rows."""
+
+import dataclasses
+import importlib.util
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import hw_models
+from stamp_sim.cli import main
+from stamp_sim.config import get_preset
+from stamp_sim.forward_cost import forward_summary, price_forward
+from stamp_sim.models import workload
+from stamp_sim.models.architecture import decoder_shape
+from stamp_sim.pricing import kv_precision, price_config
+
+
+def test_the_forward_is_the_linear_layers_plus_lm_head_plus_the_decoder_ops():
+    tiny = hw_models.load_profile("tiny")
+    cfg = get_preset("w4a4")
+    table = price_forward("tiny-llama", cfg, tiny, "prefill", 32)
+    work = workload("tiny-llama", 32)
+    linear = price_config(work, cfg, [tiny], ["prefill"])
+    head = workload("tiny-llama", 32, include_lm_head=True).query("kind == 'lm_head'").assign(tokens=1)
+    head_cost = hw_models.price(head.reset_index(drop=True), {"h": hw_models.LayerPrecision()}, [tiny])
+    rest = hw_models.price_decoder(decoder_shape("tiny-llama"), tiny, "prefill", 32, kv=kv_precision(cfg, 32))
+    for col in ("latency_s", "energy_pj", "weight_bytes", "dram_bytes"):
+        expected = linear[col].sum() + head_cost[col].sum() + rest[col].sum()
+        assert table[col].sum() == pytest.approx(expected, rel=1e-12), col
+    assert set(table.part) >= {"linear", "lm_head", "attention", "kv cache", "vector", "embedding"}
+    assert table.iloc[0]["kind"] == "embedding" and table.iloc[-1]["kind"] == "lm_head"
+
+
+def test_decode_reads_the_kv_cache_at_kv_bits():
+    npu = hw_models.load_profile("npu")
+    fp = get_preset("w4a4")
+    kv4 = dataclasses.replace(fp, name="kv4", kv_bits=4)
+    a = price_forward("smollm2-135m", fp, npu, "decode", context=2048)
+    b = price_forward("smollm2-135m", kv4, npu, "decode", context=2048)
+    att = lambda t: t[t.part == "attention"]["dram_bytes"].sum()  # noqa: E731
+    assert att(b) < 0.4 * att(a)
+    sa = forward_summary(a, "smollm2-135m", fp, npu, 512, 2048)
+    sb = forward_summary(b, "smollm2-135m", kv4, npu, 512, 2048)
+    assert sb.kv_cache_bytes < 0.3 * sa.kv_cache_bytes and sb.latency_s < sa.latency_s
+
+
+def _cells(output: str, first: str) -> dict:
+    lines = output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("config"))
+    names = [h for h in lines[header].split("  ") if h.strip()]
+    row = next(line for line in lines[header + 1:] if line.startswith(first))
+    return dict(zip([n.strip() for n in names], [c.strip() for c in row.split("  ") if c.strip()]))
+
+
+def test_cli_decode_ms_per_token_and_tokens_per_s_agree_and_the_csv_sums_to_them(tmp_path):
+    out = tmp_path / "d.csv"
+    result = CliRunner().invoke(main, ["cost", "--model", "tiny-llama", "--config", "w4a16", "--phase", "decode",
+                                       "--context", "64", "--csv", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "decode of one token at context 64" in result.output
+    cells = _cells(result.output, "w4a16")
+    ms, tps = float(cells["ms/token"]), float(cells["tokens/s"].replace(",", ""))
+    assert tps == pytest.approx(1e3 / ms, rel=1e-3)
+    table = pd.read_csv(out)
+    assert table["latency_s"].sum() * 1e3 == pytest.approx(ms, rel=1e-3)
+    assert {"latency_s", "energy_pj", "weight_bytes"} <= set(table.columns)
+
+
+def test_cli_prefill_prints_time_to_first_token_and_peak_memory():
+    result = CliRunner().invoke(main, ["cost", "--model", "tiny-llama", "--config", "w8a8", "--tokens", "48"])
+    assert result.exit_code == 0, result.output
+    cells = _cells(result.output, "w8a8")
+    assert float(cells["TTFT (ms)"]) > 0
+    assert float(cells["peak memory (MB)"]) > float(cells["weights (MB)"])
+    assert "latency by part" in result.output
+    bad = CliRunner().invoke(main, ["cost", "--model", "tiny-llama", "--context", "8"])
+    assert bad.exit_code != 0 and "--context goes with --model and --phase decode" in bad.output
+
+
+def _published():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "published.py"
+    spec = importlib.util.spec_from_file_location("published", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["published"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_published_calibration_rows_are_reproduced_and_the_checks_are_within_25_percent():
+    pub = _published()
+    frame = pub.table()
+    calib = frame[frame.calibrates != ""]
+    # The shipped YAML values are the fitted ones: each calibration row is met.
+    assert calib["error"].abs().max() < 0.01, calib[["key", "error"]]
+    s = pub.summary(frame)
+    assert s["checks"] >= 20
+    assert s["median_abs_error"] < 0.25
+    # Every row has a source, and the calibrated fields say so in their profile.
+    assert frame["source"].str.len().min() > 10
+    for _, row in calib.iterrows():
+        assert hw_models.load_profile(row["hw"]).source(row["calibrates"]).startswith("calibrated:")
