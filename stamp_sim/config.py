@@ -415,9 +415,10 @@ _PRESET_LIST = [
     # execution.weight_only says (a native wXa16 mode, or dequantize + fp16 MACs).
     PrecisionConfig(name="w8a16", description="weight-only: INT8 weights per channel, 16-bit (float) activations",
                     w_bits=8),
+    # Groups of 32 (llama.cpp's Q4 block) divide every width SmolLM2 and the cards use (576 is not a multiple of 128).
     PrecisionConfig(name="w4a16",
-                    description="weight-only: INT4 weights per group of 128, 16-bit (float) activations",
-                    w_bits=4, w_granularity="per-group", w_group_size=128),
+                    description="weight-only: INT4 weights per group of 32, 16-bit (float) activations",
+                    w_bits=4, w_granularity="per-group", w_group_size=32),
     PrecisionConfig(name="w4a4", description="INT4 weights and activations, per token, round to nearest",
                     w_bits=4, a_bits=4, accumulator=_int_acc()),
     PrecisionConfig(name="w4a4-first64", description="w4a4 with the first 64 tokens at 8 bits (matched budget)",

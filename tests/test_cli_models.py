@@ -50,10 +50,16 @@ def test_cost_from_config_json_alone(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(tiny_config("qwen2").to_dict()))
     out = tmp_path / "cost.csv"
-    result = invoke("cost", "--model", path, "--tokens", "64", "--config", "w4a4", "--csv", out)
+    result = invoke("cost", "--model", path, "--tokens", "64", "--config", "w4a4", "--csv", out, "--linear-only")
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)
     assert len(table) == 14 and (table.tokens == 64).all()
+    # The whole forward of the same config.json: its 14 block linears, lm_head and the rest.
+    whole = tmp_path / "whole.csv"
+    assert invoke("cost", "--model", path, "--tokens", "64", "--config", "w4a4", "--csv", whole).exit_code == 0
+    table = pd.read_csv(whole)
+    assert (table.part == "linear").sum() == 14 and (table.kind == "lm_head").sum() == 1
+    assert (table.kind == "scores").sum() == 2
 
 
 def test_cost_on_a_card_uses_2d_dwt_for_a_dit(tmp_path):
