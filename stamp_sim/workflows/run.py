@@ -39,7 +39,7 @@ NOTES = (
     "latency_overlap_ms (the summary's overlapped column) is the optimistic end: the vector unit pipelined with "
     "the MAC array, max(MAC, vector, DRAM) per layer.",
     "energy and latency cover the linear layers only (attention products, norms and lm_head "
-    "are not in the workload).",
+    "are not in these columns; stamp-sim cost --model prices a decoder's whole forward).",
 )
 
 
