@@ -31,7 +31,11 @@ from stamp_sim.models import workload
 from stamp_sim.models.architecture import decoder_shape
 from stamp_sim.pricing import kv_precision, price_config
 
-__all__ = ["PREFILL_LOGITS", "ForwardSummary", "forward_summary", "price_forward"]
+__all__ = ["FORWARD_COLUMNS", "PREFILL_LOGITS", "ForwardSummary", "forward_fields", "forward_summary", "price_forward"]
+
+#: results.csv's whole-forward columns (schema.Source.FORWARD), in their units.
+FORWARD_COLUMNS = ("ttft_ms", "model_prefill_mj", "model_decode_ms", "model_tokens_per_s", "model_decode_mj",
+                   "peak_memory_mb")
 
 #: Positions whose logits prefill computes: the last one (the next token's distribution).
 PREFILL_LOGITS = 1
@@ -139,3 +143,20 @@ def forward_summary(table: pd.DataFrame, model: str, cfg, profile, tokens: int, 
     return ForwardSummary(phase=phase, tokens=1 if decode else int(tokens), latency_s=latency,
                           energy_pj=float(table["energy_pj"].sum()), weight_bytes=float(table["weight_bytes"].sum()),
                           kv_cache_bytes=float(kv.bytes), activation_bytes=float(live), latency_share=share)
+
+
+def forward_fields(model: str, cfg, profile: hw_models.HardwareProfile, tokens: int) -> dict:
+    """results.csv's FORWARD_COLUMNS of `cfg` on `profile`: prefill of `tokens` tokens and
+    one decode step at a context of `tokens`; NaN for a model that is not a decoder."""
+    from stamp_sim.models import ModelKind, model_spec
+
+    if model_spec(model).kind is not ModelKind.CAUSAL_LM:
+        return {name: float("nan") for name in FORWARD_COLUMNS}
+    u = hw_models.units
+    pre = forward_summary(price_forward(model, cfg, profile, "prefill", tokens), model, cfg, profile, tokens, tokens)
+    dec = forward_summary(price_forward(model, cfg, profile, "decode", context=tokens), model, cfg, profile,
+                          tokens, tokens)
+    return {"ttft_ms": float(u.s_to_ms(pre.latency_s)), "model_prefill_mj": float(u.pj_to_mj(pre.energy_pj)),
+            "model_decode_ms": float(u.s_to_ms(dec.latency_s)), "model_tokens_per_s": float(dec.tokens_per_s),
+            "model_decode_mj": float(u.pj_to_mj(dec.energy_pj)),
+            "peak_memory_mb": float(u.bytes_to_mb(max(pre.peak_memory_bytes, dec.peak_memory_bytes)))}

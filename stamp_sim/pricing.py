@@ -127,10 +127,11 @@ def kv_cache_fields(cfg: PrecisionConfig | MixedConfig, shape: hw_models.KVCache
 
 
 def cost_summary(work: pd.DataFrame, cfg: PrecisionConfig | MixedConfig, profiles: Sequence,
-                 kv_shape: hw_models.KVCacheShape | None = None) -> pd.DataFrame:
+                 kv_shape: hw_models.KVCacheShape | None = None, model: str | None = None) -> pd.DataFrame:
     """One row per profile: hw and results.csv's cost columns (schema.COST_COLUMNS, in their
-    units), ``bound`` and ``memory_bound_share`` of the prefill, from hw_models.totals, and
-    the K / V cache's columns (kv_cache_fields) at the workload's tokens."""
+    units), ``bound`` and ``memory_bound_share`` of the prefill, from hw_models.totals, the
+    K / V cache's columns (kv_cache_fields) at the workload's tokens, and, given the
+    decoder's `model` name, the whole forward's columns (forward_cost.forward_fields)."""
     tot = hw_models.totals(price_config(work, cfg, profiles))
     rows = []
     for hw, grp in tot.groupby("hw", observed=True, sort=False):
@@ -141,8 +142,17 @@ def cost_summary(work: pd.DataFrame, cfg: PrecisionConfig | MixedConfig, profile
         row["memory_bound_share"] = float(phase["prefill"]["memory_bound_share"])
         row["bound"] = str(phase["prefill"]["bound"])
         row.update(kv_cache_fields(cfg, kv_shape, int(work.tokens.max()), _profile(profiles, str(hw))))
+        row.update(_forward_fields(model, cfg, _profile(profiles, str(hw)), int(work.tokens.max())))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _forward_fields(model: str | None, cfg, profile: hw_models.HardwareProfile, tokens: int) -> dict:
+    from stamp_sim.forward_cost import FORWARD_COLUMNS, forward_fields  # forward_cost builds on this module
+
+    if model is None:
+        return {name: float("nan") for name in FORWARD_COLUMNS}
+    return forward_fields(model, cfg, profile, tokens)
 
 
 def _profile(profiles: Sequence, name: str) -> hw_models.HardwareProfile:

@@ -54,6 +54,7 @@ class Source(str, enum.Enum):
     PRICE = "hw_models price"  # hw_models.price, one layer
     KV_CACHE = "hw_models kv cache"  # hw_models.kv_cache_cost: the K / V cache, priced apart from the layers
     KV_STATS = "kv stats"  # the K / V quantizers' running statistics during evaluation
+    FORWARD = "whole forward"  # stamp_sim.forward_cost: a decoder's whole forward (lm_head, attention, KV cache ...)
 
 
 class Fmt(str, enum.Enum):
@@ -207,6 +208,19 @@ RESULTS_COLUMNS: tuple[Column, ...] = (
        "transform; not in energy_mj (the linear layers)", "KV cache energy", "KV cache (mJ)", False, Fmt.SIG3),
     _c("decode_kv_read_ms", "ms", _S.KV_CACHE, "DRAM time of one decode step reading the whole cache at `tokens` "
        "tokens of context; not in decode_latency_ms"),
+    _c("ttft_ms", "ms", _S.FORWARD, "time to first token: the whole forward's prefill of `tokens` tokens (linear "
+       "layers, lm_head on the last position, attention, KV cache write, norms; blank: not a decoder)",
+       "time to first token", "TTFT (ms)", False, Fmt.SIG3),
+    _c("model_prefill_mj", "mJ", _S.FORWARD, "energy of that whole-forward prefill", "whole-model prefill energy",
+       "model prefill (mJ)", False, Fmt.SIG3),
+    _c("model_decode_ms", "ms", _S.FORWARD, "one whole-forward decode step at a context of `tokens` tokens (the KV "
+       "cache read at its width)", "whole-model decode latency per token", "model decode (ms/token)", False, Fmt.SIG3),
+    _c("model_tokens_per_s", "tokens/s", _S.FORWARD, "1 / model_decode_ms: tokens generated per second at batch 1",
+       "decode speed", "tokens/s", True, Fmt.SIG3),
+    _c("model_decode_mj", "mJ", _S.FORWARD, "energy of that decode step (per generated token)",
+       "whole-model decode energy per token", "model decode (mJ/token)", False, Fmt.SIG3),
+    _c("peak_memory_mb", "MB", _S.FORWARD, "weights (embedding and lm_head included) + KV cache at `tokens` + 1 "
+       "tokens + the largest layer's live activations", "peak memory", "peak memory (MB)", False, Fmt.SIG3),
     _c("baseline", "", _S.CONFIG, "the config this one is compared with at a matched budget (blank: none)",
        fmt=Fmt.TEXT),
     _c("baseline_change", "", _S.CONFIG, "what differs from the baseline, field by field", fmt=Fmt.TEXT),

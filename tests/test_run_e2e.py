@@ -58,6 +58,10 @@ def test_run_writes_a_complete_report(tmp_path):
     assert by.loc["w4a4", "energy_mj"] < by.loc["fp", "energy_mj"]
     assert 0 <= by.loc["w4a4-stamp16-acc16", "overflow_rate"] <= 1
     assert by.loc["w4a4", "int_max_rel_err"] < 1e-5  # integer (exact acc) vs fake-quant
+    # The whole forward adds lm_head, attention, the KV cache and the rest to the linear layers.
+    assert (by["ttft_ms"] > by["latency_ms"]).all() and (by["model_decode_ms"] > by["decode_latency_ms"]).all()
+    assert by["model_tokens_per_s"].to_numpy() == pytest.approx(1e3 / by["model_decode_ms"].to_numpy())
+    assert by.loc["w4a4", "peak_memory_mb"] < by.loc["fp", "peak_memory_mb"]
     layers = pd.read_csv(os.path.join(run_dir, "layers.csv"))
     assert {"config", "layer", "act_sqnr_db", "energy_concentration"} <= set(layers.columns)
     meta = json.loads(Path(run_dir, "run.json").read_text())

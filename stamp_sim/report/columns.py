@@ -100,11 +100,12 @@ METRICS: dict[str, Metric] = {
 }
 
 #: The summary table's columns, in order (those present are shown): the run summary with the
-#: accumulator in words (fp32 for a float config), both ends of the latency range and decode.
+#: accumulator in words (fp32 for a float config), both ends of the latency range, decode, and
+#: a decoder's whole forward (time to first token, tokens/s, peak memory).
 SUMMARY_COLUMNS = tuple(
     c for name in RUN_SUMMARY
     for c in {"acc_bits": ("acc",), "latency_ms": ("latency_ms", "latency_overlap_ms")}.get(name, (name,))
-) + ("decode_energy_mj", "decode_latency_ms")
+) + ("decode_energy_mj", "decode_latency_ms", "ttft_ms", "model_tokens_per_s", "peak_memory_mb")
 
 #: Cost axes the report compares on, in this order.
 COST_AXES = ("energy_mj", "latency_ms")

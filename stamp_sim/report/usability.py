@@ -93,8 +93,9 @@ def coverage(meta: Mapping | None, results: pd.DataFrame) -> str:
         "the linear layers of the transformer blocks"
     same = f" of the same {tokens} tokens" if tokens is not None else ""
     parts.append(f"Energy and latency price prefill{same}, {what} only "
-                 "(attention's score and value products, norms, embeddings and lm_head are not priced in these "
-                 "columns; `stamp-sim cost --model` prices a decoder's whole forward).")
+                 "(attention's score and value products, norms, embeddings and lm_head are not in these columns; "
+                 "a decoder's whole forward, those included, is in TTFT, tokens/s and peak memory: "
+                 "`stamp-sim cost --model` breaks it down).")
     if "decode_energy_mj" in results.columns and pd.to_numeric(results["decode_energy_mj"], errors="coerce").notna().any():
         parts.append("Decode columns price one token through the same layers, with no sequence transform "
                      "(STaMP needs more than one token).")

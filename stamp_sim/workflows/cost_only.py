@@ -54,7 +54,7 @@ def run_cost_only(run: RunConfig, spec: ModelSpec, profiles: list, notes: tuple[
         avg = cfg.average_activation_bits(int(work.tokens.max())) if hasattr(cfg, "average_activation_bits") \
             else math.nan
         row = {**run_fields, **fields, "avg_a_bits": avg, **{k: math.nan for k in ACCURACY}}
-        costs = cost_summary(work, cfg, profiles)
+        costs = cost_summary(work, cfg, profiles, model=run.model)
         rows = ordered(pd.DataFrame([{**row, **c} for c in costs.to_dict("records")]), RESULTS_COLUMNS)
         append_rows_atomic(rows, run_dir / RESULTS, key=["config", "hw"])
     meta["finished"] = provenance.utc_now()

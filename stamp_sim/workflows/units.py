@@ -146,7 +146,8 @@ def config_rows(run: RunConfig, cfg0: PrecisionConfig | MixedConfig, ctx: RunCon
         ldf = layer_rows(run.model, cfg.name, ev.layers)
         run_fields = {"model": run.model, "tokens": ctx.data.tokens, "windows": run.windows}
         rows = result_rows(run_fields, config_fields(cfg, ctx.work, baseline_config(cfg, run)), cfg, ev, ldf,
-                           cost_summary(ctx.work, cfg, list(ctx.profiles), kv_cache_shape(ctx.loaded)))
+                           cost_summary(ctx.work, cfg, list(ctx.profiles), kv_cache_shape(ctx.loaded),
+                                        model=run.model))
     return UnitRows(cfg.name, ldf, rows, weights)
 
 

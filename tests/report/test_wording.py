@@ -78,7 +78,7 @@ def test_coverage_says_phase_tokens_and_priced_layers():
     r = results_table(hw=("npu",))
     text = coverage(META, r)
     assert "prefill" in text and "512 tokens" in text and "210 linear layers" in text
-    assert "lm_head are not priced" in text
+    assert "lm_head are not in these columns" in text and "whole forward" in text
     assert "Decode" not in text  # no decode columns in this table
     r["decode_energy_mj"] = 1.0
     assert "Decode columns price one token" in coverage(META, r)
