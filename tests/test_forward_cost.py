@@ -104,3 +104,20 @@ def test_published_calibration_rows_are_reproduced_and_the_checks_are_within_25_
     assert frame["source"].str.len().min() > 10
     for _, row in calib.iterrows():
         assert hw_models.load_profile(row["hw"]).source(row["calibrates"]).startswith("calibrated:")
+
+
+def test_tiny_llama_whole_forward_by_hand():
+    """tiny-llama: hidden 64, MLP 128, 2 blocks, 4 heads of 16, 2 K / V heads, vocabulary 512, tied."""
+    tiny = hw_models.load_profile("tiny")
+    table = price_forward("tiny-llama", get_preset("fp"), tiny, "decode", context=31)
+    # fp16 weights, the tied embedding counted once (on lm_head's row).
+    per_block = 64 * 64 + 2 * (64 * 32) + 64 * 64 + 3 * (64 * 128)
+    assert table["weight_bytes"].sum() == 2 * (2 * per_block + 512 * 64)
+    # Decode at context 31: 32 keys; each block reads K and V of 32 tokens x 2 heads x 16 features in fp16.
+    kv_read = table[table.part == "attention"]["kv_bytes"].sum()
+    assert kv_read == 2 * 2 * (32 * 2 * 16 * 2)
+    assert table[table.kind == "kv_write"]["kv_bytes"].sum() == 2 * (2 * 2 * 16 * 2)
+    scores = table[table.kind == "scores"]
+    assert (scores["macs"] == 1 * 32 * 4 * 16).all()  # 1 query x 32 keys x 4 heads x 16 features
+    s = forward_summary(table, "tiny-llama", get_preset("fp"), tiny, 512, 31)
+    assert s.kv_cache_bytes == 2 * 2 * 32 * 2 * 16 * 2  # K and V, 2 blocks, 32 tokens, fp16
