@@ -388,6 +388,7 @@ def price_arrays(tokens, k, n, decode, prec: dict, prof, t: ProfileTables) -> di
     out.update(dram_traffic(r, out))
     out.update(requant_cost(r, out["weight_reads"]))
     out.update(sram_traffic(r, out["dram_bytes"]))
-    out.update(latency(out, memory_time(r, out["dram_bytes"]), r.t.overhead_s[r.prof]))
+    # A two-pass layer is two kernels, each with its fixed overhead.
+    out.update(latency(out, memory_time(r, out["dram_bytes"]), r.t.overhead_s[r.prof] * np.where(r.two_pass, 2.0, 1.0)))
     out["energy_pj"] = sum(out[term] for term in ENERGY_TERMS)
     return {key: out[key] for key in COLUMNS}

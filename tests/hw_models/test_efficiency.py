@@ -68,3 +68,11 @@ def test_two_pass_mixed_rows_stream_the_weights_once_per_pass(tmp_path):
     a, b = price_layer(128, 512, 768, stamp, two), price_layer(128, 512, 768, stamp, one)
     assert a.dram_bytes >= b.dram_bytes + a.weight_bytes
     assert a.mac_s == pytest.approx(b.mac_s)  # the same cycles, only the weight traffic differs
+
+
+def test_a_two_pass_layer_pays_the_kernel_overhead_twice(tmp_path):
+    slow = _profile(tmp_path, "efficiency: {kernel_overhead_us: 3}\n")
+    tiny = hw_models.load_profile("tiny")
+    stamp = LayerPrecision(w_bits=4, a_bits=4, a_high_bits=8, high_rows=4)
+    assert price_layer(16, 8, 8, stamp, slow).latency_s == pytest.approx(price_layer(16, 8, 8, stamp, tiny).latency_s
+                                                                          + 6e-6)
