@@ -269,6 +269,8 @@ PRICE_COLUMNS: tuple[Column, ...] = (
     _c("feature_transform_pj", "pJ", _S.PRICE, "feature transform energy", "feature transform energy",
        "feat_tf_pJ"),
     _c("requant_pj", "pJ", _S.PRICE, "(re)quantization energy", "requantization energy", "requant_pJ"),
+    _c("vector_pj", "pJ", _S.PRICE, "vector-unit energy of a decoder's other ops (softmax, norms, rotary, KV "
+       "quantization; blank on linear layers)", "vector-unit energy", "vector_pJ"),
     _c("energy_pj", "pJ", _S.PRICE, "every energy term", "energy", "total_pJ"),
     _c("latency_us", "us", _S.PRICE, "latency (MAC and vector time added)", "latency", "latency_us",
        terms=("latency_s",), term_unit="s"),

@@ -241,6 +241,8 @@ def summary_rows(table: pd.DataFrame, phase: str) -> tuple[list[str], list[list[
 def _print_layers(rows: pd.DataFrame, cfg, profile: str, phase: str) -> None:
     description = getattr(cfg, "description", "") or "per-layer allocation"
     click.echo(f"\n{cfg.name} on {profile}, {phase}: {description}")
+    # A linear-only table has no vector_pj (the decoder's ops): its column stays blank.
+    rows = rows.reindex(columns=list(dict.fromkeys([*rows.columns, *TABLE_COLUMNS])))
     shown = rows[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
     total = {TABLE_COLUMNS[c]: rows[c].sum() for c in SUM_COLUMNS}
     total.update(layer="TOTAL", bound=_bound(rows, hw_models.totals(rows)["bound"].iloc[0]))
