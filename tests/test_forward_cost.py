@@ -121,3 +121,17 @@ def test_tiny_llama_whole_forward_by_hand():
     assert (scores["macs"] == 1 * 32 * 4 * 16).all()  # 1 query x 32 keys x 4 heads x 16 features
     s = forward_summary(table, "tiny-llama", get_preset("fp"), tiny, 512, 31)
     assert s.kv_cache_bytes == 2 * 2 * 32 * 2 * 16 * 2  # K and V, 2 blocks, 32 tokens, fp16
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2", "gpt2", "mistral", "qwen3", "gemma2", "phi3", "opt"])
+def test_every_decoder_family_prices_a_whole_forward_from_its_config_json(tmp_path, family):
+    import json
+
+    from tests.models._local_fixtures import tiny_config
+
+    config = tiny_config(family)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config.to_dict()))
+    table = price_forward(str(path), get_preset("w8a8"), hw_models.load_profile("npu"), "decode", context=16)
+    assert (table.kind == "lm_head").sum() == 1 and (table.kind == "scores").sum() == config.num_hidden_layers
+    assert (table.part == "linear").sum() > 0 and (table["latency_s"] > 0).all()
