@@ -13,8 +13,9 @@ How each kind is predicted:
 - bandwidth: the profile's achieved DRAM bandwidth (dram_gbps x efficiency.dram).
 - llm: ``stamp_sim.forward_cost.price_forward`` of the whole model at batch 1 (an
   architecture card), decode at the published context or prefill of the published
-  prompt; Genie's w4a16 as Qualcomm describes it (INT4 weights per channel, 16-bit
-  activations and KV cache, lm_head at 8 bits: "w4a16 + w8a16 (few layers)"); its prompt
+  prompt; lm_head in fp16 unless the runtime quantizes it (TensorRT-LLM's FP8 leaves it
+  in fp16). Genie's w4a16 as Qualcomm describes it (INT4 weights per channel, 16-bit
+  activations and KV cache, lm_head_bits 8: "w4a16 + w8a16 (few layers)"); its prompt
   processor is a static 128-token graph, so lm_head computes all 128 positions' logits.
 
 Usage: python benchmarks/published.py [--calibrate] [--roofline] [--csv FILE]
@@ -157,8 +158,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
 def _configs():
     from stamp_sim.config import PrecisionConfig, get_preset
 
-    return {"genie-w4a16": PrecisionConfig(name="genie-w4a16", description="Genie w4a16: INT4 per channel, a16",
-                                           w_bits=4),
+    return {"genie-w4a16": PrecisionConfig(name="genie-w4a16", description="Genie w4a16: INT4 per channel, a16, "
+                                           "lm_head at 8 bits", w_bits=4, lm_head_bits=8),
             "fp16": get_preset("fp"), "w8a8": get_preset("w8a8")}
 
 
@@ -175,9 +176,7 @@ def predict(m: Measurement, profile: hw_models.HardwareProfile) -> float:
     cfg = _configs()[m.config]
     if m.kv_bits is not None:
         cfg = dataclasses.replace(cfg, kv_bits=m.kv_bits)
-    lm_head = hw_models.LayerPrecision(w_bits=8) if m.config == "genie-w4a16" else (
-        hw_models.LayerPrecision(w_bits=8, a_bits=8) if m.config == "w8a8" else None)
-    table = price_forward(m.model, cfg, profile, m.phase, m.tokens, m.context, lm_head=lm_head, logits=m.logits)
+    table = price_forward(m.model, cfg, profile, m.phase, m.tokens, m.context, logits=m.logits)
     latency = float(table["latency_s"].sum())
     return 1.0 / latency if m.metric == "tokens_per_s" else latency * 1e3
 

@@ -157,6 +157,7 @@ def _field_checks() -> dict:
         "gptq_damp": _number_range(0.0, 1.0), "gptq_act_order": _bool,
         "gptq_sink_weight": _number_range(1.0, 1e6, text="1..1e6 (1 = the reference GPTQ)"),
         "accumulator": _accumulator, "kv_bits": _int_range(2, 16, optional=True),
+        "lm_head_bits": _int_range(2, 16, optional=True),
         "sink_tokens": _int_range(0, 1 << 31), "baseline": _baseline,
     }
 
@@ -187,6 +188,9 @@ class PrecisionConfig:
     kv_bits : width in bits of the K / V cache (per token and head, after the rotary
         embedding; None = float). Its tokens get the activations' treatment: the config's
         sequence transform (STaMP's KV4.125) and first-k rows at a_high_bits.
+    lm_head_bits : width in bits of the output projection's weights (per output channel,
+        round to nearest, float activations; None = float, the default: deployments often
+        keep it wider than the blocks, e.g. Genie's w4a16 models run it at 8 bits).
     sink_tokens : the first tokens (the attention sink) kept out of the sequence transform and
         quantized at a_high_bits, as a ViT's CLS token is; they count among the high_rows.
     baseline : name of the config this one is compared with at a matched budget (the
@@ -222,6 +226,7 @@ class PrecisionConfig:
     gptq_sink_weight: float = 64.0
     accumulator: AccumulatorSpec | None = None
     kv_bits: int | None = None
+    lm_head_bits: int | None = None
     sink_tokens: int = 0
     baseline: str | None = None
 

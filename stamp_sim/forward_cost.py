@@ -5,8 +5,9 @@ One table, one row per kernel in execution order, whose ``latency_s``, ``energy_
 and ``weight_bytes`` sum to the phase's totals:
 
 - every linear layer of the blocks at the config's precision (``pricing.price_config``);
-- lm_head as it is simulated: fp16 weights and activations (``nn.model`` leaves it
-  unquantized), or the precision passed as ``lm_head``; prefill computes the logits of
+- lm_head as it is simulated: weight-only at the config's ``lm_head_bits``, or fp16
+  weights and activations when that is None (``nn.model``), or the precision passed as
+  ``lm_head``; prefill computes the logits of
   the last position only, what generation needs (``PREFILL_LOGITS``);
 - the rest (attention products, KV cache, norms, rotary, residuals, activation,
   embedding) from ``hw_models.price_decoder``, the cache at the config's ``kv_bits``
@@ -31,7 +32,8 @@ from stamp_sim.models import workload
 from stamp_sim.models.architecture import decoder_shape
 from stamp_sim.pricing import kv_precision, price_config
 
-__all__ = ["FORWARD_COLUMNS", "PREFILL_LOGITS", "ForwardSummary", "forward_fields", "forward_summary", "price_forward"]
+__all__ = ["FORWARD_COLUMNS", "PREFILL_LOGITS", "ForwardSummary", "forward_fields", "forward_summary",
+           "lm_head_precision", "price_forward"]
 
 #: results.csv's whole-forward columns (schema.Source.FORWARD), in their units.
 FORWARD_COLUMNS = ("ttft_ms", "model_prefill_mj", "model_decode_ms", "model_tokens_per_s", "model_decode_mj",
@@ -60,9 +62,15 @@ def _linear_rows(model: str, cfg, profile, phase: str, s: int, lm_head: hw_model
     head = work.kind == "lm_head"
     blocks = price_config(work[~head].reset_index(drop=True), cfg, [profile], [phase])
     head_work = work[head].assign(tokens=min(s, logits))
-    head_rows = hw_models.price(head_work.reset_index(drop=True), {cfg.name: lm_head or hw_models.LayerPrecision()},
+    head_rows = hw_models.price(head_work.reset_index(drop=True), {cfg.name: lm_head or lm_head_precision(cfg)},
                                 [profile], [phase])
     return pd.concat([blocks, head_rows], ignore_index=True)
+
+
+def lm_head_precision(cfg: PrecisionConfig | MixedConfig) -> hw_models.LayerPrecision:
+    """lm_head as `cfg` simulates it: weight-only at lm_head_bits (per channel), or fp16."""
+    c = cfg.default if isinstance(cfg, MixedConfig) else cfg
+    return hw_models.LayerPrecision(w_bits=c.lm_head_bits)
 
 
 def price_forward(model: str, cfg: PrecisionConfig | MixedConfig, profile: hw_models.HardwareProfile | str,
@@ -71,8 +79,8 @@ def price_forward(model: str, cfg: PrecisionConfig | MixedConfig, profile: hw_mo
     """Every kernel of one forward of causal LM `model` at `cfg` on `profile`.
 
     phase : "prefill" (`tokens` tokens, their K / V written) or "decode" (one token
-    attending to `context` cached tokens). lm_head : its precision (None: fp16, as
-    simulated); logits : prefill positions lm_head computes (1; a static-shape runtime may
+    attending to `context` cached tokens). lm_head : its precision (None: as simulated,
+    lm_head_precision); logits : prefill positions lm_head computes (1; a static-shape runtime may
     compute all of them). Returns one row per kernel with layer, kind,
     part (linear, lm_head, attention, kv cache, vector, embedding), block, the cost
     columns of hw_models.price / DECODER_COLUMNS (bytes, pJ, seconds) and hw, config, phase.

@@ -33,7 +33,7 @@ def _single_fields(cfg: PrecisionConfig) -> dict:
         "acc_mode": a.mode.value if a is not None else "exact", "acc_tile": a.tile if a is not None else None,
         "weight_method": cfg.weight_method, "weight_l1": cfg.weight_l1,
         "seq_transform": cfg.seq_transform, "feature_transform": cfg.feature_transform,
-        "kv_bits": _width(cfg.kv_bits),
+        "kv_bits": _width(cfg.kv_bits), "lm_head_bits": _width(cfg.lm_head_bits),
     }
 
 
@@ -46,7 +46,7 @@ def _mixed_fields(cfg: MixedConfig, work: pd.DataFrame) -> dict:
         "w_bits": mean(lambda c: _width(c.w_bits)), "a_bits": mean(lambda c: _width(c.a_bits)),
         "acc_bits": mean(accumulator_bits), "acc": "mixed", "acc_mode": "mixed", "acc_tile": None,
         "weight_method": "mixed", "weight_l1": "mixed", "seq_transform": "mixed", "feature_transform": "mixed",
-        "kv_bits": _width(cfg.default.kv_bits),
+        "kv_bits": _width(cfg.default.kv_bits), "lm_head_bits": _width(cfg.default.lm_head_bits),
     }
 
 

@@ -146,6 +146,8 @@ RESULTS_COLUMNS: tuple[Column, ...] = (
     _c("feature_transform", "", _S.CONFIG, "feature-axis transform", fmt=Fmt.TEXT),
     _c("avg_a_bits", "bits", _S.LAYER_STATS, "average activation width over every row the layers quantized",
        "average activation bits", "avg a bits", fmt=Fmt.BITS),
+    _c("lm_head_bits", "bits", _S.CONFIG, f"output projection's weight width ({FLOAT_BITS} = float; priced in the "
+       "whole-forward columns)", "lm_head bits", "lm_head bits", fmt=Fmt.BITS),
     _c("kv_bits", "bits", _S.CONFIG, f"low K / V cache width ({FLOAT_BITS} = float)", "KV cache bits", "kv bits",
        fmt=Fmt.BITS),
     _c("avg_kv_bits", "bits", _S.KV_STATS, f"average K / V cache width over every cached row ({FLOAT_BITS} = float)",

@@ -135,3 +135,32 @@ def test_every_decoder_family_prices_a_whole_forward_from_its_config_json(tmp_pa
     table = price_forward(str(path), get_preset("w8a8"), hw_models.load_profile("npu"), "decode", context=16)
     assert (table.kind == "lm_head").sum() == 1 and (table.kind == "scores").sum() == config.num_hidden_layers
     assert (table.part == "linear").sum() > 0 and (table["latency_s"] > 0).all()
+
+
+def test_lm_head_bits_is_simulated_and_priced_the_same_way():
+    import torch
+
+    from stamp_sim.config import ConfigError
+    from stamp_sim.models import load_model
+    from stamp_sim.nn.model import quantize_model, restore_model
+
+    model = load_model("tiny-llama").model
+    cfg = dataclasses.replace(get_preset("fp"), name="head4", lm_head_bits=4)
+    table_before = model.get_input_embeddings().weight.detach().clone()
+    ids = torch.randint(0, 500, (1, 16))
+    with torch.no_grad():
+        ref = model(ids).logits
+        wrapped = quantize_model(model, cfg)
+        quantized = model(ids).logits
+        restore_model(model)
+        back = model(ids).logits
+    assert "lm_head" in wrapped and wrapped["lm_head"].config.w_bits == 4
+    assert (quantized - ref).abs().max() > 1e-3 and torch.equal(back, ref)
+    assert torch.equal(model.get_input_embeddings().weight, table_before)  # the tied table stays float
+    tiny = hw_models.load_profile("tiny")
+    head = lambda c: price_forward("tiny-llama", c, tiny, "decode", context=8).query("kind == 'lm_head'")  # noqa: E731
+    fp16, int4 = head(get_preset("fp")).iloc[0], head(cfg).iloc[0]
+    assert fp16["weight_bytes"] == 512 * 64 * 2
+    assert int4["weight_bytes"] == 512 * 64 * 4 / 8 + 512 * 2  # 4-bit codes and an fp16 scale per output channel
+    with pytest.raises(ConfigError, match="lm_head_bits=1"):
+        dataclasses.replace(cfg, lm_head_bits=1)

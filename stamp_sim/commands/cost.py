@@ -191,8 +191,8 @@ def _print_whole(model, profile: str, phase: str, summaries, table: pd.DataFrame
         shares = ", ".join(f"{part} {100 * share:.1f}%" for part, share in
                            sorted(summ.latency_share.items(), key=lambda kv: -kv[1]))
         click.echo(f"{name}: latency by part: {shares}")
-    click.echo("lm_head runs as simulated (fp16); prefill computes the last position's logits; peak memory = "
-               "weights + KV cache + the largest layer's live activations")
+    click.echo("lm_head runs as simulated (a config's lm_head_bits, else fp16); prefill computes the last "
+               "position's logits; peak memory = weights + KV cache + the largest layer's live activations")
 
 
 def whole_summary_rows(summaries, phase: str) -> tuple[list[str], list[list[str]]]:

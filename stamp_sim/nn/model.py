@@ -68,8 +68,22 @@ def quantize_model(
         layer = StampLinear(model.get_submodule(name), cfg, name=name, grid=grid)
         _set_child(model, name, layer)
         wrapped[name] = layer
+    _quantize_head(model, config, head, wrapped)
     install_kv_quantization(model, config)
     return wrapped
+
+
+def _quantize_head(model: nn.Module, config: PrecisionConfig | MixedConfig, head, wrapped: dict) -> None:
+    """The output projection at the config's lm_head_bits: weight-only, per channel, round to
+    nearest (a tied embedding keeps its float table: StampLinear never modifies weights)."""
+    cfg = config.default if isinstance(config, MixedConfig) else config
+    if cfg.lm_head_bits is None or not isinstance(head, nn.Linear):
+        return
+    name = next(n for n, m in model.named_modules() if m is head)
+    head_cfg = PrecisionConfig(name=f"{cfg.name}:lm_head", description="output projection", w_bits=cfg.lm_head_bits)
+    layer = StampLinear(head, head_cfg, name=name)
+    _set_child(model, name, layer)
+    wrapped[name] = layer
 
 
 def restore_model(model: nn.Module) -> None:
