@@ -12,7 +12,8 @@ to the whole forward:
   average. In decode the one new token attends to ``context`` cached tokens.
 - the K / V cache: written at prefill (``kv_write``, at the cache's width, with its
   STaMP transform where configured), read by every decode step from DRAM at the cache's
-  width and dequantized on the vector unit; prefill's attention reads K and V once per
+  width and dequantized on the vector unit (a STaMP cache through its inverse transform,
+  its high rows at their width); prefill's attention reads K and V once per
   block of queries that fits half the SRAM (flash-attention tiling).
 - ``softmax``, the two ``norm`` per block and the final one, ``rotary`` on q and k,
   two ``residual`` adds, the MLP ``activation`` (and a gated MLP's multiply): vector-unit
@@ -154,7 +155,10 @@ def _attention_rows(profile, shape: DecoderShape, kv: KVPrecision, block: int, q
     # Causal prefill: query i sees i + 1 keys; the GEMM runs (s + 1) / 2 keys on average.
     n_keys = keys if decode else -(-(queries + 1) // 2)
     scores_per_head = queries * keys if decode else queries * (queries + 1) / 2
-    cache = kv.cache_cost(profile, one_head, keys, transform=not decode)
+    # The cache as prefill stored it: transformed, its high rows at high_bits. Every read
+    # dequantizes it and runs the transform's inverse (a quarter of kv_cache_cost's
+    # forward-and-inverse ops on K and V) before the product.
+    cache = kv.cache_cost(profile, one_head, keys)
     if decode:
         kv_reads = 1.0
     else:
@@ -174,8 +178,8 @@ def _attention_rows(profile, shape: DecoderShape, kv: KVPrecision, block: int, q
         gemm["macs"] = scores_per_head * shape.heads * hd
         row.update(gemm)
         row["sram_bytes"] = gemm["sram_bytes"] + dram
-        row["vector_pj"] = dequant * profile.energy.vector_op_pj
-        row["vector_s"] = dequant / profile.vector_ops_per_s
+        row["vector_pj"] = dequant * profile.energy.vector_op_pj + kv_reads * cache.transform_pj / 4.0
+        row["vector_s"] = dequant / profile.vector_ops_per_s + kv_reads * cache.transform_s / 4.0
         rows.append(row)
     rows.insert(1, _vector_row(profile, f"{prefix}.softmax", "softmax", block, queries,
                                scores_per_head * shape.heads, OPS_PER_ELEMENT["softmax"]))

@@ -95,3 +95,16 @@ def test_call_overhead_is_one_row_and_bad_input_is_refused(tiny):
         DecoderShape(layers=1, hidden=4, heads=3, kv_heads=2, head_dim=2, intermediate=8, vocab=16)
     with pytest.raises(ValueError, match="context"):
         price_decoder(SHAPE, tiny, "decode", 1, context=-1)
+
+
+def test_a_stamp_cache_is_read_with_its_high_rows_and_inverse_transform(tiny):
+    plain = KVPrecision(bits=4)
+    stamp = KVPrecision(bits=4, high_tokens=2, high_bits=8, seq_transform="dwt", seq_levels=1)
+    a = _row(price_decoder(SHAPE, tiny, "decode", 1, context=7, kv=plain), "scores")
+    b = _row(price_decoder(SHAPE, tiny, "decode", 1, context=7, kv=stamp), "scores")
+    # 8 keys: 2 rows at 8 bits instead of 4 add 2 x 2 features x 4 bits / 8 = 2 bytes to K.
+    assert b["kv_bytes"] == a["kv_bytes"] + 2
+    one_head = hw_models.KVCacheShape(layers=1, kv_heads=1, head_dim=2)
+    inverse = stamp.cache_cost(tiny, one_head, 8).transform_pj / 4  # K's inverse transform
+    assert inverse > 0
+    assert b["vector_pj"] == pytest.approx(a["vector_pj"] + inverse)
