@@ -4,6 +4,7 @@ One LocalCluster of 2 worker processes (1 thread each) is shared by the module; 
 in CI (`.ci/run` installs dask.distributed through the test extra).
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -26,7 +27,7 @@ from stamp_sim.workflows.executors import DaskExecutor, LocalExecutor, UnitsFail
 from stamp_sim.workflows.run import run_experiment  # noqa: E402
 from stamp_sim.workflows.sensitivity import SensitivityConfig, run_sensitivity  # noqa: E402
 from stamp_sim.workflows.sweep import run_sweep  # noqa: E402
-from stamp_sim.workflows.sweep_plan import plan_from_dict  # noqa: E402
+from stamp_sim.workflows.sweep_plan import load_plan, plan_from_dict  # noqa: E402
 
 CONFIGS = (get_preset("fp"), get_preset("w4a4"), get_preset("w4a4-stamp").replace(name="w4a4-stamp16", high_rows=16),
            get_preset("w4a8"))
@@ -193,3 +194,24 @@ def test_scheduler_without_the_dask_executor_is_refused(tmp_path):
                                        "--out", str(tmp_path), "--no-progress"])
     assert result.exit_code != 0 and "--scheduler" in result.output and "--executor dask" in result.output
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.slow  # SmolLM2: tiny-llama has no tokenizer for a text file
+def test_a_sweep_plan_evaluates_the_users_text_named_relative_to_the_plan(tmp_path):
+    import torch
+
+    from stamp_sim.workflows.units import run_context
+
+    text = " ".join(f"word{i % 97} and more text number {i}." for i in range(3000))
+    (tmp_path / "corpus.txt").write_text(text)
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(json.dumps({**PLAN, "models": ["smollm2-135m"], "tokens": [32], "windows": 1,
+                                     "calib_windows": 1, "data": "corpus.txt", "out": str(tmp_path / "o")}))
+    plan = load_plan(plan_file)
+    (run,) = plan.runs()
+    assert run.data == str(tmp_path / "corpus.txt") and run.data_field == "text"
+    assert plan_from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+    # The unit of work reads that file, not the built-in sample.
+    default = run_context(dataclasses.replace(run, data=None)).data.evaluation[0]["input_ids"]
+    own = run_context(run).data.evaluation[0]["input_ids"]
+    assert not torch.equal(own, default)

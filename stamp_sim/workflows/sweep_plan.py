@@ -10,6 +10,8 @@ A plan file::
     calib_windows: 1
     seed: 0
     out: reports
+    data: my_corpus.jsonl  # optional: your own text (relative to this file), as run --data
+    data_field: text
 
 Loaded with yaml.safe_load and checked at once: one ConfigError listing every problem,
 each naming the file, the field, the value and what is allowed.
@@ -34,7 +36,8 @@ _LISTS = ("models", "configs", "profiles", "tokens")
 class SweepPlan:
     """models : registry names. configs : precision configs evaluated on every model.
     profiles : hardware profiles every config is priced on. tokens : tokens per window,
-    one run per value. The rest as in RunConfig (shared by every model)."""
+    one run per value. data / data_field : the evaluation text (None: the built-in sample).
+    The rest as in RunConfig (shared by every model)."""
 
     models: tuple[str, ...]
     configs: tuple[PrecisionConfig | MixedConfig, ...]
@@ -46,6 +49,8 @@ class SweepPlan:
     out: str = "reports"
     device: str = "cpu"
     int_layers: int | None = None
+    data: str | None = None
+    data_field: str = "text"
 
     def __post_init__(self) -> None:
         for key in _LISTS:
@@ -63,7 +68,8 @@ class SweepPlan:
         """One RunConfig per (model, tokens), models outer."""
         return [RunConfig(model=m, configs=self.configs, profiles=self.profiles, tokens=t, windows=self.windows,
                           calib_windows=self.calib_windows, seed=self.seed, out=self.out, device=self.device,
-                          int_layers=self.int_layers) for m in self.models for t in self.tokens]
+                          int_layers=self.int_layers, data=self.data, data_field=self.data_field)
+                for m in self.models for t in self.tokens]
 
     def to_dict(self) -> dict:
         """Plain dict (what run.json records; ``plan_from_dict`` reads it back)."""
@@ -108,6 +114,9 @@ def _problems(data: dict, source: str, base: Path) -> tuple[dict, list[str]]:
         except ConfigError as exc:
             problems.append(f"{source}: configs[{i}]: {exc}")
     kwargs["configs"] = configs
+    if isinstance(kwargs.get("data"), str) and kwargs["data"] and not Path(kwargs["data"]).is_absolute():
+        # Like mixed:PATH, a data file is named relative to the plan (run.json records the resolved path).
+        kwargs["data"] = str(base / kwargs["data"])
     return kwargs, problems
 
 
