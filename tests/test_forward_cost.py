@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -164,3 +165,17 @@ def test_lm_head_bits_is_simulated_and_priced_the_same_way():
     assert int4["weight_bytes"] == 512 * 64 * 4 / 8 + 512 * 2  # 4-bit codes and an fp16 scale per output channel
     with pytest.raises(ConfigError, match="lm_head_bits=1"):
         dataclasses.replace(cfg, lm_head_bits=1)
+
+
+def test_whole_model_decode_grows_linearly_with_context():
+    npu = hw_models.load_profile("npu")
+    cfg = dataclasses.replace(get_preset("w4a4"), name="kv8", kv_bits=8)
+    # npu runs an attention product's folds (64 keys each) on 5 arrays: steps of 320 keys
+    # keep whole rounds of folds, so compute time is linear too, not a staircase.
+    contexts = [319, 639, 959, 1279]
+    tables = [price_forward("smollm2-135m", cfg, npu, "decode", context=c) for c in contexts]
+    for col in ("latency_s", "energy_pj", "dram_bytes"):
+        steps = np.diff([t[col].sum() for t in tables])
+        assert steps.min() > 0 and steps == pytest.approx(np.full(3, steps.mean()), rel=1e-3), col
+    # The weights do not depend on the context; the cache does.
+    assert len({t["weight_bytes"].sum() for t in tables}) == 1
