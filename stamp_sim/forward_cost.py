@@ -95,8 +95,8 @@ def price_forward(model: str, cfg: PrecisionConfig | MixedConfig, profile: hw_mo
                                    kv=kv_precision(cfg, keys))
     rest = rest.assign(hw=prof.name, config=cfg.name, phase=phase)
     table = pd.concat([linear.astype({"hw": str, "config": str, "phase": str}), rest], ignore_index=True)
-    table["part"] = table["kind"].map(_PARTS).fillna("vector").where(table.index >= len(linear), "linear")
-    table.loc[table.kind == "lm_head", "part"] = "lm_head"
+    unnamed = pd.Series(np.where(table.index < len(linear), "linear", "vector"), index=table.index)
+    table["part"] = table["kind"].map(_PARTS).fillna(unnamed)
     position = table["kind"].map(_ORDER).fillna(9).to_numpy()
     position = np.where(table.layer.str.endswith("post_norm"), 9, position)
     position = np.where(table.layer.str.endswith("mlp_residual"), 13, position)
@@ -110,8 +110,9 @@ def price_forward(model: str, cfg: PrecisionConfig | MixedConfig, profile: hw_mo
 @dataclass(frozen=True)
 class ForwardSummary:
     """One phase of one config: latency_s (the forward), energy_pj, tokens it produced or
-    read, weight_bytes, kv_cache_bytes (at the phase's end), activation_bytes (largest
-    live set), and per part (linear, lm_head, attention, ...) the share of latency."""
+    read, weight_bytes, kv_cache_bytes (the cache the attention reads), activation_bytes
+    (largest live set), per part (linear, lm_head, attention, ...) the share of latency,
+    kernels (rows of the table) and bound (of its summed memory and compute time)."""
 
     phase: str
     tokens: int
@@ -121,6 +122,8 @@ class ForwardSummary:
     kv_cache_bytes: float
     activation_bytes: float
     latency_share: dict
+    kernels: int
+    bound: str
 
     @property
     def peak_memory_bytes(self) -> float:
@@ -136,21 +139,21 @@ class ForwardSummary:
         return self.energy_pj / self.tokens
 
 
-def forward_summary(table: pd.DataFrame, model: str, cfg, profile, tokens: int, context: int) -> ForwardSummary:
-    """Totals of one price_forward table (one hw, config, phase)."""
-    prof = hw_models.load_profile(profile) if isinstance(profile, str) else profile
-    phase = str(table["phase"].iloc[0])
-    decode = phase == hw_models.Phase.DECODE.value
-    cached = int(context) + 1 if decode else int(tokens)
-    kv = kv_precision(cfg, cached).cache_cost(prof, decoder_shape(model).kv_shape, cached)
+def forward_summary(table: pd.DataFrame, model: str) -> ForwardSummary:
+    """Totals of one price_forward table (one hw, config, phase) of `model`."""
     linear = table[table.part.isin(["linear", "lm_head"])]
+    tokens = int(linear["tokens"].max())  # prefill's prompt; 1 in decode
+    # The cache is what the attention products read: K on the scores rows, V on the values rows.
+    kv_bytes = table.loc[table.kind.isin(["scores", "values"]), "kv_bytes"].sum()
     # The largest layer's input and output, plus the residual stream they branch from.
-    live = (linear["act_bytes"] + linear["out_bytes"]).max() + linear["tokens"].max() * decoder_shape(model).hidden * 2.0
+    live = (linear["act_bytes"] + linear["out_bytes"]).max() + tokens * decoder_shape(model).hidden * 2.0
     latency = float(table["latency_s"].sum())
     share = (table.groupby("part")["latency_s"].sum() / latency).to_dict()
-    return ForwardSummary(phase=phase, tokens=1 if decode else int(tokens), latency_s=latency,
+    bound = hw_models.bound_of(float(table["memory_s"].sum()), float(table["compute_s"].sum()))
+    return ForwardSummary(phase=str(table["phase"].iloc[0]), tokens=tokens, latency_s=latency,
                           energy_pj=float(table["energy_pj"].sum()), weight_bytes=float(table["weight_bytes"].sum()),
-                          kv_cache_bytes=float(kv.bytes), activation_bytes=float(live), latency_share=share)
+                          kv_cache_bytes=float(kv_bytes), activation_bytes=float(live), latency_share=share,
+                          kernels=len(table), bound=bound)
 
 
 def forward_fields(model: str, cfg, profile: hw_models.HardwareProfile, tokens: int) -> dict:
@@ -161,9 +164,8 @@ def forward_fields(model: str, cfg, profile: hw_models.HardwareProfile, tokens: 
     if model_spec(model).kind is not ModelKind.CAUSAL_LM:
         return {name: float("nan") for name in FORWARD_COLUMNS}
     u = hw_models.units
-    pre = forward_summary(price_forward(model, cfg, profile, "prefill", tokens), model, cfg, profile, tokens, tokens)
-    dec = forward_summary(price_forward(model, cfg, profile, "decode", context=tokens), model, cfg, profile,
-                          tokens, tokens)
+    pre = forward_summary(price_forward(model, cfg, profile, "prefill", tokens), model)
+    dec = forward_summary(price_forward(model, cfg, profile, "decode", context=tokens), model)
     return {"ttft_ms": float(u.s_to_ms(pre.latency_s)), "model_prefill_mj": float(u.pj_to_mj(pre.energy_pj)),
             "model_decode_ms": float(u.s_to_ms(dec.latency_s)), "model_tokens_per_s": float(dec.tokens_per_s),
             "model_decode_mj": float(u.pj_to_mj(dec.energy_pj)),

@@ -44,8 +44,8 @@ def test_decode_reads_the_kv_cache_at_kv_bits():
     b = price_forward("smollm2-135m", kv4, npu, "decode", context=2048)
     att = lambda t: t[t.part == "attention"]["dram_bytes"].sum()  # noqa: E731
     assert att(b) < 0.4 * att(a)
-    sa = forward_summary(a, "smollm2-135m", fp, npu, 512, 2048)
-    sb = forward_summary(b, "smollm2-135m", kv4, npu, 512, 2048)
+    sa = forward_summary(a, "smollm2-135m")
+    sb = forward_summary(b, "smollm2-135m")
     assert sb.kv_cache_bytes < 0.3 * sa.kv_cache_bytes and sb.latency_s < sa.latency_s
 
 
@@ -120,7 +120,7 @@ def test_tiny_llama_whole_forward_by_hand():
     assert table[table.kind == "kv_write"]["kv_bytes"].sum() == 2 * (2 * 2 * 16 * 2)
     scores = table[table.kind == "scores"]
     assert (scores["macs"] == 1 * 32 * 4 * 16).all()  # 1 query x 32 keys x 4 heads x 16 features
-    s = forward_summary(table, "tiny-llama", get_preset("fp"), tiny, 512, 31)
+    s = forward_summary(table, "tiny-llama")
     assert s.kv_cache_bytes == 2 * 2 * 32 * 2 * 16 * 2  # K and V, 2 blocks, 32 tokens, fp16
 
 

@@ -129,6 +129,7 @@ def cost(profile, shape, model, configs, tokens, context, phase, linear_only, pe
         whole = model is not None and not linear_only and _is_decoder(model)
         configs = _adapted(configs, model)
         if whole:
+            context = DEFAULT_TOKENS if context is None else context
             table, summaries = _price_whole(model, configs, prof, phase, tokens, context)
         else:
             work = _workload(shape, model, tokens)
@@ -138,7 +139,7 @@ def cost(profile, shape, model, configs, tokens, context, phase, linear_only, pe
         with one_line_errors():
             write_csv_atomic(table, csv_path)
     if whole:
-        _print_whole(model, prof.name, phase, summaries, table)
+        _print_whole(model, prof.name, phase, context, summaries)
     else:
         _print_linear(shape, model, prof.name, phase, table, work)
     if per_layer:
@@ -159,12 +160,8 @@ def _price_whole(model, configs, prof, phase, tokens, context):
     from stamp_sim.forward_cost import forward_summary, price_forward
 
     tokens = DEFAULT_TOKENS if tokens is None else tokens
-    context = DEFAULT_TOKENS if context is None else context
-    tables, summaries = [], []
-    for cfg in configs:
-        t = price_forward(model, cfg, prof, phase, tokens, context)
-        tables.append(t)
-        summaries.append((cfg.name, forward_summary(t, model, cfg, prof, tokens, context), t))
+    tables = [price_forward(model, cfg, prof, phase, tokens, context) for cfg in configs]
+    summaries = [(cfg.name, forward_summary(t, model)) for cfg, t in zip(configs, tables)]
     return pd.concat(tables, ignore_index=True), summaries
 
 
@@ -178,16 +175,12 @@ def _print_linear(shape, model, profile: str, phase: str, table: pd.DataFrame, w
                + ("; a decoder's whole forward: drop --linear-only" if model is not None and _is_decoder(model) else ""))
 
 
-def _print_whole(model, profile: str, phase: str, summaries, table: pd.DataFrame) -> None:
+def _print_whole(model, profile: str, phase: str, context: int, summaries) -> None:
     first = summaries[0][1]
-    if phase == "prefill":
-        click.echo(f"{profile}, prefill of {first.tokens} tokens: {model}, whole forward ({len(summaries[0][2])} kernels)")
-    else:
-        context = int(table.loc[table.kind == "scores", "n"].max()) - 1
-        click.echo(f"{profile}, decode of one token at context {context}: {model}, whole forward "
-                   f"({len(summaries[0][2])} kernels)")
+    what = f"prefill of {first.tokens} tokens" if phase == "prefill" else f"decode of one token at context {context}"
+    click.echo(f"{profile}, {what}: {model}, whole forward ({first.kernels} kernels)")
     click.echo(text_table(*whole_summary_rows(summaries, phase)))
-    for name, summ, _ in summaries:
+    for name, summ in summaries:
         shares = ", ".join(f"{part} {100 * share:.1f}%" for part, share in
                            sorted(summ.latency_share.items(), key=lambda kv: -kv[1]))
         click.echo(f"{name}: latency by part: {shares}")
@@ -206,12 +199,11 @@ def whole_summary_rows(summaries, phase: str) -> tuple[list[str], list[list[str]
         headers = ["config", "ms/token", "tokens/s", "mJ/token"]
     headers += ["weights (MB)", "KV cache (MB)", "peak memory (MB)", "bound"]
     out = []
-    for name, s, t in summaries:
+    for name, s in summaries:
         cells = [name, f"{u.s_to_ms(s.latency_s):.4g}", f"{s.tokens_per_s:,.1f}"]
         cells += [f"{u.pj_to_mj(s.energy_pj):.4g}"] if phase == "prefill" else []
         cells += [f"{u.pj_to_mj(s.energy_per_token_pj):.4g}", f"{u.bytes_to_mb(s.weight_bytes):.4g}",
-                  f"{u.bytes_to_mb(s.kv_cache_bytes):.4g}", f"{u.bytes_to_mb(s.peak_memory_bytes):.4g}",
-                  hw_models.bound_of(float(t["memory_s"].sum()), float(t["compute_s"].sum()))]
+                  f"{u.bytes_to_mb(s.kv_cache_bytes):.4g}", f"{u.bytes_to_mb(s.peak_memory_bytes):.4g}", s.bound]
         out.append(cells)
     return headers, out
 
