@@ -65,11 +65,12 @@ class SweepPlan:
         self.runs()  # RunConfig checks every other field
 
     def runs(self) -> list[RunConfig]:
-        """One RunConfig per (model, tokens), models outer."""
-        return [RunConfig(model=m, configs=self.configs, profiles=self.profiles, tokens=t, windows=self.windows,
-                          calib_windows=self.calib_windows, seed=self.seed, out=self.out, device=self.device,
-                          int_layers=self.int_layers, data=self.data, data_field=self.data_field)
-                for m in self.models for t in self.tokens]
+        """One RunConfig per (model, tokens), models outer; every other field the plan shares
+        with RunConfig is passed as it is (a field added to both cannot be left behind)."""
+        run_fields = {f.name for f in dataclasses.fields(RunConfig)}
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name in run_fields and f.name not in ("model", "tokens")}
+        return [RunConfig(model=m, tokens=t, **shared) for m in self.models for t in self.tokens]
 
     def to_dict(self) -> dict:
         """Plain dict (what run.json records; ``plan_from_dict`` reads it back)."""
