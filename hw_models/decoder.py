@@ -35,7 +35,7 @@ import pandas as pd
 from hw_models._tables import FP16
 from hw_models.bound import BOUNDS, is_memory_bound
 from hw_models.kv_cache import KVCacheShape, kv_cache_cost
-from hw_models.mac_array import gemm_cycles_float, operand_accesses
+from hw_models.mac_array import dataflow_code, gemm_cycles_float, operand_accesses
 from hw_models.precision import Phase
 from hw_models.profile import HardwareProfile, OperandMode
 
@@ -92,6 +92,11 @@ class DecoderShape:
         return KVCacheShape(layers=self.layers, kv_heads=self.kv_heads, head_dim=self.head_dim)
 
     @property
+    def block_kv_shape(self) -> KVCacheShape:
+        """One block's K / V cache (what each block writes and reads)."""
+        return KVCacheShape(layers=1, kv_heads=self.kv_heads, head_dim=self.head_dim)
+
+    @property
     def group(self) -> int:
         """Query heads per K / V head."""
         return self.heads // self.kv_heads
@@ -118,12 +123,12 @@ class KVPrecision:
                              seq_levels=self.seq_levels, filter_length=self.filter_length, prefix=self.prefix)
 
 
-def _vector_row(profile: HardwareProfile, name: str, kind: str, block: int, tokens: int, elements: float,
+def _vector_row(profile: HardwareProfile, name: str, kind: str, tokens: int, elements: float,
                 ops_per_element: float) -> dict:
     """An element-wise op fused next to a GEMM: its fp16 operand read and result written in SRAM."""
     ops = elements * ops_per_element
     sram = 2.0 * elements * _FP16_BYTES
-    return {"layer": name, "kind": kind, "block": block, "tokens": tokens, "vector_ops": ops, "sram_bytes": sram,
+    return {"layer": name, "kind": kind, "tokens": tokens, "vector_ops": ops, "sram_bytes": sram,
             "sram_pj": sram * profile.energy.sram_pj_per_byte, "vector_pj": ops * profile.energy.vector_op_pj,
             "vector_s": ops / profile.vector_ops_per_s}
 
@@ -132,33 +137,27 @@ def _fp16_gemm(profile: HardwareProfile, m: int, k: int, n: int, count: int) -> 
     """`count` independent m x k x n fp16 GEMMs on the MAC array: MACs, energy, seconds."""
     arr, spec = profile.mac_array, profile.modes[OperandMode.FP16]
     eff = spec.efficiency(m, profile.efficiency.small_m_rows)
-    cycles = float(gemm_cycles_float(m, k, n, arr.rows, arr.cols, _dataflow(profile), arr.count))
+    flow = dataflow_code(arr.dataflow)
+    cycles = float(gemm_cycles_float(m, k, n, arr.rows, arr.cols, flow, arr.count))
     macs = float(m) * k * n * count
-    inp, wgt, out = operand_accesses(m, k, n, arr.rows, arr.cols, _dataflow(profile))
+    inp, wgt, out = operand_accesses(m, k, n, arr.rows, arr.cols, flow)
     sram = count * (float(inp) + float(wgt)) * _FP16_BYTES + count * float(out) * _FP32_BYTES
     e = profile.energy
     return {"macs": macs, "mac_pj": macs * e.fp16_multiply_pj, "accumulate_pj": macs * e.fp32_add_pj,
             "sram_bytes": sram, "mac_s": count * cycles / (profile.packing(OperandMode.FP16) * eff * profile.clock_hz)}
 
 
-def _dataflow(profile: HardwareProfile) -> np.ndarray:
-    from hw_models.mac_array import DATAFLOW_CODES
-
-    return np.asarray(DATAFLOW_CODES[profile.mac_array.dataflow])
-
-
-def _attention_rows(profile, shape: DecoderShape, kv: KVPrecision, block: int, queries: int, keys: int,
-                    decode: bool, prefix: str) -> list[dict]:
+def _attention_rows(profile, shape: DecoderShape, kv: KVPrecision, queries: int, keys: int,
+                    decode: bool) -> list[dict]:
     """scores, softmax and values of one block: `queries` new tokens against `keys` keys."""
     hd, group = shape.head_dim, shape.group
-    one_head = KVCacheShape(layers=1, kv_heads=shape.kv_heads, head_dim=hd)
     # Causal prefill: query i sees i + 1 keys; the GEMM runs (s + 1) / 2 keys on average.
     n_keys = keys if decode else -(-(queries + 1) // 2)
     scores_per_head = queries * keys if decode else queries * (queries + 1) / 2
     # The cache as prefill stored it: transformed, its high rows at high_bits. Every read
     # dequantizes it and runs the transform's inverse (a quarter of kv_cache_cost's
     # forward-and-inverse ops on K and V) before the product.
-    cache = kv.cache_cost(profile, one_head, keys)
+    cache = kv.cache_cost(profile, shape.block_kv_shape, keys)
     if decode:
         kv_reads = 1.0
     else:
@@ -171,7 +170,7 @@ def _attention_rows(profile, shape: DecoderShape, kv: KVPrecision, block: int, q
     rows = []
     for kind, (k, n), dram in (("scores", (hd, n_keys), qo_bytes + half_cache * kv_reads),
                                ("values", (n_keys, hd), qo_bytes + half_cache * kv_reads)):
-        row = {"layer": f"{prefix}.{kind}", "kind": kind, "block": block, "tokens": queries, "k": k, "n": n,
+        row = {"layer": kind, "kind": kind, "tokens": queries, "k": k, "n": n,
                "kv_bytes": half_cache, "dram_bytes": dram, "vector_ops": dequant}
         gemm = _fp16_gemm(profile, queries * group, k, n, shape.kv_heads)
         # The GEMM shape rounds causal keys up; count the MACs the scores really need.
@@ -181,41 +180,37 @@ def _attention_rows(profile, shape: DecoderShape, kv: KVPrecision, block: int, q
         row["vector_pj"] = dequant * profile.energy.vector_op_pj + kv_reads * cache.transform_pj / 4.0
         row["vector_s"] = dequant / profile.vector_ops_per_s + kv_reads * cache.transform_s / 4.0
         rows.append(row)
-    rows.insert(1, _vector_row(profile, f"{prefix}.softmax", "softmax", block, queries,
+    rows.insert(1, _vector_row(profile, "softmax", "softmax", queries,
                                scores_per_head * shape.heads, OPS_PER_ELEMENT["softmax"]))
     return rows
 
 
-def _kv_write_row(profile, shape: DecoderShape, kv: KVPrecision, block: int, tokens: int, decode: bool,
-                  prefix: str) -> dict:
+def _kv_write_row(profile, shape: DecoderShape, kv: KVPrecision, tokens: int, decode: bool) -> dict:
     """The block's new K and V rows written to the cache (quantized, transformed in prefill)."""
-    one_block = KVCacheShape(layers=1, kv_heads=shape.kv_heads, head_dim=shape.head_dim)
-    cost = kv.cache_cost(profile, one_block, tokens, transform=not decode)
+    cost = kv.cache_cost(profile, shape.block_kv_shape, tokens, transform=not decode)
     quant = OPS_PER_ELEMENT["kv_quant"] * 2.0 * tokens * shape.kv_heads * shape.head_dim if kv.bits is not None else 0.0
     # The transform's forward runs before the write; its inverse belongs to the reads.
     transform_pj, transform_s = cost.transform_pj / 2.0, cost.transform_s / 2.0
-    return {"layer": f"{prefix}.kv_write", "kind": "kv_write", "block": block, "tokens": tokens, "kv_bytes": cost.bytes,
+    return {"layer": "kv_write", "kind": "kv_write", "tokens": tokens, "kv_bytes": cost.bytes,
             "dram_bytes": cost.bytes, "sram_bytes": cost.bytes, "vector_ops": quant,
             "vector_pj": quant * profile.energy.vector_op_pj + transform_pj,
             "vector_s": quant / profile.vector_ops_per_s + transform_s}
 
 
-def _block_rows(profile, shape: DecoderShape, kv: KVPrecision, block: int, s: int, keys: int, decode: bool,
-                prefix: str) -> list[dict]:
-    """Every non-linear op of one block, in execution order."""
+def _block_rows(profile, shape: DecoderShape, kv: KVPrecision, s: int, keys: int, decode: bool) -> list[dict]:
+    """Every non-linear op of one block, in execution order (every block's are the same)."""
     h = shape.hidden
-    rows = [_vector_row(profile, f"{prefix}.input_norm", "norm", block, s, s * h, OPS_PER_ELEMENT["norm"])]
+    rows = [_vector_row(profile, "input_norm", "norm", s, s * h, OPS_PER_ELEMENT["norm"])]
     if shape.rotary:
-        rows.append(_vector_row(profile, f"{prefix}.rotary", "rotary", block, s,
-                                s * (shape.heads + shape.kv_heads) * shape.head_dim, OPS_PER_ELEMENT["rotary"]))
-    rows.append(_kv_write_row(profile, shape, kv, block, s, decode, prefix))
-    rows += _attention_rows(profile, shape, kv, block, s, keys, decode, prefix)
+        rows.append(_vector_row(profile, "rotary", "rotary", s, s * (shape.heads + shape.kv_heads) * shape.head_dim,
+                                OPS_PER_ELEMENT["rotary"]))
+    rows.append(_kv_write_row(profile, shape, kv, s, decode))
+    rows += _attention_rows(profile, shape, kv, s, keys, decode)
     act = "silu_gated" if shape.gated_mlp else "gelu"
-    rows += [_vector_row(profile, f"{prefix}.attn_residual", "residual", block, s, s * h, OPS_PER_ELEMENT["residual"]),
-             _vector_row(profile, f"{prefix}.post_norm", "norm", block, s, s * h, OPS_PER_ELEMENT["norm"]),
-             _vector_row(profile, f"{prefix}.activation", "activation", block, s, s * shape.intermediate,
-                         OPS_PER_ELEMENT[act]),
-             _vector_row(profile, f"{prefix}.mlp_residual", "residual", block, s, s * h, OPS_PER_ELEMENT["residual"])]
+    rows += [_vector_row(profile, "attn_residual", "residual", s, s * h, OPS_PER_ELEMENT["residual"]),
+             _vector_row(profile, "post_norm", "norm", s, s * h, OPS_PER_ELEMENT["norm"]),
+             _vector_row(profile, "activation", "activation", s, s * shape.intermediate, OPS_PER_ELEMENT[act]),
+             _vector_row(profile, "mlp_residual", "residual", s, s * h, OPS_PER_ELEMENT["residual"])]
     return rows
 
 
@@ -246,10 +241,11 @@ def price_decoder(shape: DecoderShape, profile: HardwareProfile, phase: str | Ph
     kv = kv or KVPrecision()
     s = 1 if decode else int(tokens)
     keys = int(context) + 1 if decode else s
+    # Priced once: every block runs the same ops on the same shapes; only the names differ.
+    block = _block_rows(profile, shape, kv, s, keys, decode)
     rows = [_embedding_row(profile, shape, s, embedding_bits)]
-    for b in range(shape.layers):
-        rows += _block_rows(profile, shape, kv, b, s, keys, decode, f"model.layers.{b}")
-    rows.append(_vector_row(profile, "model.norm", "norm", -1, s, s * shape.hidden, OPS_PER_ELEMENT["norm"]))
+    rows += [{**r, "layer": f"model.layers.{b}.{r['layer']}", "block": b} for b in range(shape.layers) for r in block]
+    rows.append({**_vector_row(profile, "model.norm", "norm", s, s * shape.hidden, OPS_PER_ELEMENT["norm"]), "block": -1})
     frame = _finish(pd.DataFrame(rows), profile)
     if profile.efficiency.call_overhead_us > 0:
         # The runtime's fixed cost of one forward call: a row of its own, so it shows in the breakdown.
