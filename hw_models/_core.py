@@ -18,8 +18,8 @@ vector-unit element ops. Assumptions (also in hw_models/README.md):
   input at its own width, partial sums at the accumulator width) plus every DRAM byte
   once (filled into or drained from SRAM).
 - Mixed-precision rows run as separate GEMMs when their modes differ (cycles add up);
-  in two passes over the weights (each re-read from DRAM when the layer does not fit
-  SRAM) unless the profile's ``execution.mixed_rows`` is one-pass. Weight-only layers
+  in one pass over the weights, or in two (each re-reading the weights from DRAM when
+  the layer does not fit SRAM) where the profile's ``execution.mixed_rows`` is two-pass. Weight-only layers
   (integer weights, float activations) run in a native wXa16 mode or dequantize each
   weight read to fp16 (``execution.weight_only``).
 - Achieved efficiency: MAC cycles are divided by the mode's achieved fraction of peak

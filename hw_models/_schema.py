@@ -87,7 +87,8 @@ FIELDS: dict[str, dict[str, Check]] = {
 
 # Optional fields: dotted path -> (value, the source recorded when the file leaves it out).
 # Efficiencies default to a pure roofline; execution to what the cost model assumed before
-# profiles could say (dequantize weight-only layers, two passes for mixed rows).
+# profiles could say (dequantize weight-only layers; mixed rows in one pass over the
+# weights, so fewer bits never move more bytes: a two-pass chip can, and must say so).
 _ROOFLINE = "default: 1.0, a pure roofline (no achieved-efficiency measurement given)"
 DEFAULTS: dict[str, tuple[object, str]] = {
     "efficiency.dram": (1.0, _ROOFLINE),
@@ -96,7 +97,7 @@ DEFAULTS: dict[str, tuple[object, str]] = {
     "efficiency.kernel_overhead_us": (0.0, "default: 0, no fixed cost per kernel (a pure roofline)"),
     "efficiency.call_overhead_us": (0.0, "default: 0, no fixed cost per forward call (a pure roofline)"),
     "execution.weight_only": ("dequantize", "default: weights dequantized to fp16 by the vector unit"),
-    "execution.mixed_rows": ("two-pass", "default: rows at two widths run as two GEMMs"),
+    "execution.mixed_rows": ("one-pass", "default: rows at two widths share one pass over the weights"),
 }
 SECTIONS = tuple(s for s in FIELDS if s) + ("modes",)
 

@@ -134,7 +134,8 @@ class MixedRows(str, enum.Enum):
     """How rows at two activation widths (STaMP's 8-bit and 4-bit rows) are executed.
 
     TWO_PASS: two GEMMs in two modes; weights that do not fit SRAM stream from DRAM once
-    per pass. ONE_PASS: the array switches mode per row tile in one pass over the weights.
+    per pass. ONE_PASS (the default): the array switches mode per row tile in one pass
+    over the weights.
     """
 
     TWO_PASS = "two-pass"
@@ -185,7 +186,7 @@ class Execution:
     """How the chip executes what its modes alone do not say (see WeightOnly, MixedRows)."""
 
     weight_only: WeightOnly = WeightOnly.DEQUANTIZE
-    mixed_rows: MixedRows = MixedRows.TWO_PASS
+    mixed_rows: MixedRows = MixedRows.ONE_PASS
 
 
 @dataclass(frozen=True)

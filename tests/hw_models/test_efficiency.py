@@ -61,8 +61,8 @@ def test_weight_only_native_runs_in_w4a16_and_dequantize_expands_every_weight_re
 
 
 def test_two_pass_mixed_rows_stream_the_weights_once_per_pass(tmp_path):
-    one = _profile(tmp_path, "execution: {mixed_rows: one-pass}\n", "one")
-    two = hw_models.load_profile("tiny")
+    one = hw_models.load_profile("tiny")  # the default: one pass
+    two = _profile(tmp_path, "execution: {mixed_rows: two-pass}\n", "two")
     # 48 KiB of INT4 weights and 128 rows of inputs do not fit 64 KiB of SRAM.
     stamp = LayerPrecision(w_bits=4, a_bits=4, a_high_bits=8, high_rows=16)
     a, b = price_layer(128, 512, 768, stamp, two), price_layer(128, 512, 768, stamp, one)
@@ -71,8 +71,8 @@ def test_two_pass_mixed_rows_stream_the_weights_once_per_pass(tmp_path):
 
 
 def test_a_two_pass_layer_pays_the_kernel_overhead_twice(tmp_path):
-    slow = _profile(tmp_path, "efficiency: {kernel_overhead_us: 3}\n")
-    tiny = hw_models.load_profile("tiny")
+    slow = _profile(tmp_path, "efficiency: {kernel_overhead_us: 3}\nexecution: {mixed_rows: two-pass}\n", "slow")
+    tiny = _profile(tmp_path, "execution: {mixed_rows: two-pass}\n", "two")
     stamp = LayerPrecision(w_bits=4, a_bits=4, a_high_bits=8, high_rows=4)
     assert price_layer(16, 8, 8, stamp, slow).latency_s == pytest.approx(price_layer(16, 8, 8, stamp, tiny).latency_s
                                                                           + 6e-6)
