@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
+import functools
 import statistics
 import sys
 from dataclasses import dataclass
@@ -155,7 +155,9 @@ MEASUREMENTS: tuple[Measurement, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=1)
 def _configs():
+    # Built once: a calibration predicts each row some 160 times.
     from stamp_sim.config import PrecisionConfig, get_preset
 
     return {"genie-w4a16": PrecisionConfig(name="genie-w4a16", description="Genie w4a16: INT4 per channel, a16, "
@@ -181,15 +183,23 @@ def predict(m: Measurement, profile: hw_models.HardwareProfile) -> float:
     return 1.0 / latency if m.metric == "tokens_per_s" else latency * 1e3
 
 
+def _parse(field: str) -> tuple[hw_models.OperandMode | None, str]:
+    """A calibrated field's (mode, attribute): ``efficiency.dram`` -> (None, "dram"),
+    ``modes.int8.large_m_efficiency`` -> (INT8, "large_m_efficiency")."""
+    section, _, rest = field.partition(".")
+    if section == "efficiency":
+        return None, rest
+    mode, _, attr = rest.partition(".")
+    return hw_models.OperandMode(mode), attr
+
+
 def with_field(profile: hw_models.HardwareProfile, field: str, value: float) -> hw_models.HardwareProfile:
     """`profile` with one efficiency field (dotted, as in the YAML) set to `value`."""
-    section, _, name = field.partition(".")
-    if section == "efficiency":
-        return dataclasses.replace(profile, efficiency=dataclasses.replace(profile.efficiency, **{name: value}))
-    mode, _, attr = name.partition(".")
+    mode, attr = _parse(field)
+    if mode is None:
+        return dataclasses.replace(profile, efficiency=dataclasses.replace(profile.efficiency, **{attr: value}))
     modes = dict(profile.modes)
-    key = hw_models.OperandMode(mode)
-    modes[key] = dataclasses.replace(modes[key], **{attr: value})
+    modes[mode] = dataclasses.replace(modes[mode], **{attr: value})
     return dataclasses.replace(profile, modes=modes)
 
 
@@ -278,11 +288,8 @@ def main(argv=None) -> int:
 
 def _shipped(hw: str, field: str) -> float:
     profile = hw_models.load_profile(hw)
-    section, _, name = field.partition(".")
-    if section == "efficiency":
-        return float(getattr(profile.efficiency, name))
-    mode, _, attr = name.partition(".")
-    return float(getattr(profile.modes[hw_models.OperandMode(mode)], attr))
+    mode, attr = _parse(field)
+    return float(getattr(profile.efficiency if mode is None else profile.modes[mode], attr))
 
 
 if __name__ == "__main__":
