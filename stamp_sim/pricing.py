@@ -141,8 +141,9 @@ def cost_summary(work: pd.DataFrame, cfg: PrecisionConfig | MixedConfig, profile
             row[col.name] = col.from_totals(phase["decode" if col.source is Source.DECODE else "prefill"])
         row["memory_bound_share"] = float(phase["prefill"]["memory_bound_share"])
         row["bound"] = str(phase["prefill"]["bound"])
-        row.update(kv_cache_fields(cfg, kv_shape, int(work.tokens.max()), _profile(profiles, str(hw))))
-        row.update(_forward_fields(model, cfg, _profile(profiles, str(hw)), int(work.tokens.max())))
+        profile, tokens = _profile(profiles, str(hw)), int(work.tokens.max())
+        row.update(kv_cache_fields(cfg, kv_shape, tokens, profile))
+        row.update(_forward_fields(model, cfg, profile, tokens))
         rows.append(row)
     return pd.DataFrame(rows)
 
