@@ -22,8 +22,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import hw_models  # noqa: E402
-from hw_models import LayerPrecision  # noqa: E402
+from stamp_sim import hw_models  # noqa: E402
+from stamp_sim.hw_models import LayerPrecision  # noqa: E402
 
 GOAL = 1_000_000  # rows per second on 2 cores (issue 4)
 

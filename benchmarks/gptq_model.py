@@ -18,7 +18,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
-from kernels import AccumulatorSpec  # noqa: E402
+from stamp_sim.kernels import AccumulatorSpec  # noqa: E402
 from stamp_sim.config import get_preset  # noqa: E402
 from stamp_sim.evaluation import model_outputs, prepare_data  # noqa: E402
 from stamp_sim.models import load_model  # noqa: E402

@@ -174,7 +174,7 @@ def operand_copies(set_bytes: int, flush_bytes: int, cap: int = MAX_OPERAND_COPI
 
 def precision_of(kind: str):
     """The LayerPrecision a measurement kind is priced with."""
-    import hw_models
+    from stamp_sim import hw_models
 
     precisions = {
         "int8": hw_models.LayerPrecision(w_bits=8, a_bits=8),
@@ -192,7 +192,7 @@ def predicted_us(measurement: Measurement, profile, model_costs: dict) -> float 
     GEMMs: price_layer(...).latency_s; the DWT: its seq_transform_s; the model:
     model_costs[(profile name, phase)], a number of us or an error's text.
     """
-    import hw_models
+    from stamp_sim import hw_models
 
     if measurement.kind == "model":
         return model_costs.get((profile.name, measurement.phase), "not priced")
@@ -211,7 +211,7 @@ def ratio(measured_us: float, predicted: float | str) -> float:
 
 def load_profiles(names=PROFILES) -> tuple[dict, list[str]]:
     """{name: HardwareProfile} of the profiles that load, and a note for each that does not."""
-    import hw_models
+    from stamp_sim import hw_models
 
     profiles, notes = {}, []
     for name in names:
@@ -247,7 +247,7 @@ def latency_sum_us(csv_path) -> float | str:
     """Sum of a cost CSV's latency_s column, in us; the reason as "error: ..." when it cannot be read."""
     import pandas as pd
 
-    import hw_models
+    from stamp_sim import hw_models
 
     try:
         frame = pd.read_csv(csv_path)

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from kernels import AccumulatorSpec  # noqa: E402
+from stamp_sim.kernels import AccumulatorSpec  # noqa: E402
 from stamp_sim.config import get_preset  # noqa: E402
 from stamp_sim.config_eval import choose_paths  # noqa: E402
 from stamp_sim.evaluation import accuracy, float_reference, prepare_data  # noqa: E402

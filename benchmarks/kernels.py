@@ -133,8 +133,8 @@ def main(argv=None) -> int:
     import numba
     import torch
 
-    from kernels import AccumulatorSpec, int_matmul
-    from kernels.reference import matmul_reference
+    from stamp_sim.kernels import AccumulatorSpec, int_matmul
+    from stamp_sim.kernels.reference import matmul_reference
 
     shapes = QUICK_SHAPES if args.quick else SHAPES
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), numba {numba.__version__} "

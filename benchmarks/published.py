@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-import hw_models  # noqa: E402
+from stamp_sim import hw_models  # noqa: E402
 
 AI_HUB = "Qualcomm AI Hub, quic/ai-hub-models qai_hub_models/models/{}/perf.yaml (Genie, Snapdragon 8 Elite QRD)"
 AZURE = "Azure AI-benchmarking-guide, Azure_Results/ND_{}_v5_results.md"

@@ -5,83 +5,102 @@
                                     seq_transform="dwt", seq_levels=3)
     table = hw_models.price(workload, {"w4a4-stamp": prec}, [profile], ["prefill", "decode"])
 
-Imports only numpy, pandas and yaml; never ``stamp_sim`` or ``kernels``.
+Installs as ``stamp_sim.hw_models``. Imports only numpy, pandas and yaml; never the rest of
+``stamp_sim`` or ``stamp_sim.kernels``.
 """
 
-from hw_models import units, yaml_io
-from hw_models._loader import builtin_names, load_profile
-from hw_models.kv_cache import KVCacheCost, KVCacheShape, kv_cache_cost
-from hw_models.decoder import DECODER_COLUMNS, DecoderShape, KVPrecision, price_decoder
-from hw_models.bound import BOUNDS, bound_of, is_memory_bound
-from hw_models.cost import ENERGY_TERMS, MAX_DIM, MAX_MACS, TIME_TERMS, LayerCost, price, price_layer, totals
-from hw_models.mac_array import gemm_cycles, operand_accesses, utilization
-from hw_models.precision import FeatureTransformKind, Granularity, LayerPrecision, Phase, SeqTransform
-from hw_models.transform_ops import dwt_max_level, effective_levels, padded_rows
-from hw_models.profile import (
-    AccBehaviour,
-    AccumulatorUnit,
-    Dataflow,
-    Efficiency,
-    EnergyTable,
-    Execution,
-    HardwareProfile,
-    MacArray,
-    MemorySystem,
-    MixedRows,
-    ModeSpec,
-    OperandMode,
-    ProfileError,
-    VectorUnit,
-    WeightOnly,
-)
+if __name__ != "stamp_sim.hw_models":
+    # Reached only when a checkout's root is on sys.path (`python -m ...` run from it): Python
+    # then finds this folder as a top-level `hw_models`, a name another distribution may own
+    # (transformers imports PyPI's `kernels`). Step aside for that module, or fail as if this
+    # folder were not there; the project's own code imports stamp_sim.hw_models.
+    import importlib.util as _util
+    import sys as _sys
+    from importlib.machinery import PathFinder as _PathFinder
+    from pathlib import Path as _Path
 
-__all__ = [
-    "DECODER_COLUMNS",
-    "ENERGY_TERMS",
-    "MAX_DIM",
-    "MAX_MACS",
-    "TIME_TERMS",
-    "BOUNDS",
-    "AccBehaviour",
-    "AccumulatorUnit",
-    "Dataflow",
-    "DecoderShape",
-    "Efficiency",
-    "EnergyTable",
-    "Execution",
-    "FeatureTransformKind",
-    "Granularity",
-    "HardwareProfile",
-    "KVCacheCost",
-    "KVCacheShape",
-    "KVPrecision",
-    "LayerCost",
-    "LayerPrecision",
-    "MacArray",
-    "MemorySystem",
-    "MixedRows",
-    "ModeSpec",
-    "OperandMode",
-    "Phase",
-    "ProfileError",
-    "SeqTransform",
-    "VectorUnit",
-    "WeightOnly",
-    "bound_of",
-    "builtin_names",
-    "dwt_max_level",
-    "effective_levels",
-    "gemm_cycles",
-    "is_memory_bound",
-    "kv_cache_cost",
-    "load_profile",
-    "operand_accesses",
-    "padded_rows",
-    "price",
-    "price_decoder",
-    "price_layer",
-    "totals",
-    "units",
-    "yaml_io",
-    "utilization",
-]
+    _checkout = _Path(__file__).resolve().parent.parent
+    _spec = _PathFinder.find_spec(__name__, [p for p in _sys.path if _Path(p or ".").resolve() != _checkout])
+    if _spec is None:
+        raise ModuleNotFoundError(f"No module named {__name__!r} ({_checkout} installs it as stamp_sim.hw_models)",
+                                  name=__name__)
+    _sys.modules[__name__] = _util.module_from_spec(_spec)
+    _spec.loader.exec_module(_sys.modules[__name__])
+else:
+    from . import units, yaml_io
+    from ._loader import builtin_names, load_profile
+    from .kv_cache import KVCacheCost, KVCacheShape, kv_cache_cost
+    from .decoder import DECODER_COLUMNS, DecoderShape, KVPrecision, price_decoder
+    from .bound import BOUNDS, bound_of, is_memory_bound
+    from .cost import ENERGY_TERMS, MAX_DIM, MAX_MACS, TIME_TERMS, LayerCost, price, price_layer, totals
+    from .mac_array import gemm_cycles, operand_accesses, utilization
+    from .precision import FeatureTransformKind, Granularity, LayerPrecision, Phase, SeqTransform
+    from .transform_ops import dwt_max_level, effective_levels, padded_rows
+    from .profile import (
+        AccBehaviour,
+        AccumulatorUnit,
+        Dataflow,
+        Efficiency,
+        EnergyTable,
+        Execution,
+        HardwareProfile,
+        MacArray,
+        MemorySystem,
+        MixedRows,
+        ModeSpec,
+        OperandMode,
+        ProfileError,
+        VectorUnit,
+        WeightOnly,
+    )
+
+    __all__ = [
+        "DECODER_COLUMNS",
+        "ENERGY_TERMS",
+        "MAX_DIM",
+        "MAX_MACS",
+        "TIME_TERMS",
+        "BOUNDS",
+        "AccBehaviour",
+        "AccumulatorUnit",
+        "Dataflow",
+        "DecoderShape",
+        "Efficiency",
+        "EnergyTable",
+        "Execution",
+        "FeatureTransformKind",
+        "Granularity",
+        "HardwareProfile",
+        "KVCacheCost",
+        "KVCacheShape",
+        "KVPrecision",
+        "LayerCost",
+        "LayerPrecision",
+        "MacArray",
+        "MemorySystem",
+        "MixedRows",
+        "ModeSpec",
+        "OperandMode",
+        "Phase",
+        "ProfileError",
+        "SeqTransform",
+        "VectorUnit",
+        "WeightOnly",
+        "bound_of",
+        "builtin_names",
+        "dwt_max_level",
+        "effective_levels",
+        "gemm_cycles",
+        "is_memory_bound",
+        "kv_cache_cost",
+        "load_profile",
+        "operand_accesses",
+        "padded_rows",
+        "price",
+        "price_decoder",
+        "price_layer",
+        "totals",
+        "units",
+        "yaml_io",
+        "utilization",
+    ]

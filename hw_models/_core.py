@@ -35,11 +35,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw_models._tables import FP16, GRAN_CODES, ProfileTables
-from hw_models.bound import is_memory_bound
-from hw_models.mac_array import gemm_cycles_float, operand_accesses
-from hw_models.precision import Granularity
-from hw_models.transform_ops import (
+from ._tables import FP16, GRAN_CODES, ProfileTables
+from .bound import is_memory_bound
+from .mac_array import gemm_cycles_float, operand_accesses
+from .precision import Granularity
+from .transform_ops import (
     SEQ_CODES,
     feature_transform_ops,
     klt_macs,

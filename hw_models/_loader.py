@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from hw_models import _schema as S
-from hw_models.yaml_io import key_text, load_yaml, short_repr
-from hw_models.profile import (
+from . import _schema as S
+from .yaml_io import key_text, load_yaml, short_repr
+from .profile import (
     AccBehaviour,
     AccumulatorUnit,
     Dataflow,

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from hw_models.profile import AccBehaviour, Dataflow, MixedRows, OperandMode, WeightOnly
+from .profile import AccBehaviour, Dataflow, MixedRows, OperandMode, WeightOnly
 
 __all__ = ["DEFAULTS", "FIELDS", "MODE_DEFAULTS", "MODE_FIELDS", "NAME_ALLOWED", "NAME_PATTERN", "SECTIONS", "TOP_LEVEL",
            "Check", "check_value"]

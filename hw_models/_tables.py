@@ -8,10 +8,10 @@ from typing import Sequence
 
 import numpy as np
 
-from hw_models.mac_array import DATAFLOW_CODES
-from hw_models.precision import Granularity, LayerPrecision
-from hw_models.profile import HardwareProfile, MixedRows, OperandMode, WeightOnly
-from hw_models.transform_ops import FEATURE_CODES, SEQ_CODES
+from .mac_array import DATAFLOW_CODES
+from .precision import Granularity, LayerPrecision
+from .profile import HardwareProfile, MixedRows, OperandMode, WeightOnly
+from .transform_ops import FEATURE_CODES, SEQ_CODES
 
 __all__ = ["GRAN_CODES", "MODES", "FP16", "ProfileTables", "encode_precisions", "natural_mode_table"]
 

@@ -24,13 +24,13 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from hw_models._core import ENERGY_TERMS, TIME_TERMS, price_arrays
-from hw_models._loader import load_profile
-from hw_models._tables import MODES, ProfileTables, encode_precisions, natural_mode_table
-from hw_models.bound import BOUNDS, bound_of, is_memory_bound
-from hw_models.precision import FeatureTransformKind, LayerPrecision, Phase, SeqTransform
-from hw_models.profile import HardwareProfile
-from hw_models.transform_ops import SEQ_CODES
+from ._core import ENERGY_TERMS, TIME_TERMS, price_arrays
+from ._loader import load_profile
+from ._tables import MODES, ProfileTables, encode_precisions, natural_mode_table
+from .bound import BOUNDS, bound_of, is_memory_bound
+from .precision import FeatureTransformKind, LayerPrecision, Phase, SeqTransform
+from .profile import HardwareProfile
+from .transform_ops import SEQ_CODES
 
 __all__ = ["ENERGY_TERMS", "TIME_TERMS", "LayerCost", "price", "price_layer", "totals"]
 

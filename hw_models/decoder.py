@@ -32,12 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hw_models._tables import FP16
-from hw_models.bound import BOUNDS, is_memory_bound
-from hw_models.kv_cache import KVCacheShape, kv_cache_cost
-from hw_models.mac_array import dataflow_code, gemm_cycles_float, operand_accesses
-from hw_models.precision import Phase
-from hw_models.profile import HardwareProfile, OperandMode
+from ._tables import FP16
+from .bound import BOUNDS, is_memory_bound
+from .kv_cache import KVCacheShape, kv_cache_cost
+from .mac_array import dataflow_code, gemm_cycles_float, operand_accesses
+from .precision import Phase
+from .profile import HardwareProfile, OperandMode
 
 __all__ = ["DECODER_COLUMNS", "OPS_PER_ELEMENT", "DecoderShape", "KVPrecision", "price_decoder"]
 

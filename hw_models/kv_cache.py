@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw_models.precision import SeqTransform
-from hw_models.profile import HardwareProfile
-from hw_models.transform_ops import SEQ_CODES, padded_rows, prefix_applies, seq_transform_ops_per_feature
+from .precision import SeqTransform
+from .profile import HardwareProfile
+from .transform_ops import SEQ_CODES, padded_rows, prefix_applies, seq_transform_ops_per_feature
 
 __all__ = ["KVCacheCost", "KVCacheShape", "kv_cache_cost"]
 

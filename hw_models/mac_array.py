@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw_models.profile import Dataflow
+from .profile import Dataflow
 
 __all__ = ["DATAFLOW_CODES", "dataflow_code", "gemm_cycles", "gemm_cycles_float", "operand_accesses", "utilization"]
 

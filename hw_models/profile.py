@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
-from hw_models.units import BYTES_PER_GB, BYTES_PER_KIB, HZ_PER_MHZ, OPS_PER_GOPS, OPS_PER_TOPS
+from .units import BYTES_PER_GB, BYTES_PER_KIB, HZ_PER_MHZ, OPS_PER_GOPS, OPS_PER_TOPS
 
 __all__ = [
     "AccBehaviour",

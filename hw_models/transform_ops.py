@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw_models.precision import FeatureTransformKind, SeqTransform
+from .precision import FeatureTransformKind, SeqTransform
 
 __all__ = [
     "FEATURE_CODES",

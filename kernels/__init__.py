@@ -18,17 +18,35 @@ Where things are:
                     on a given K, shared by both fast backends.
 """
 
-from kernels.matmul import int_matmul
-from kernels.requant import multiply_by_quantized_multiplier, quantize_multiplier, requantize
-from kernels.result import MatmulResult
-from kernels.spec import AccMode, AccumulatorSpec
+if __name__ != "stamp_sim.kernels":
+    # Reached only when a checkout's root is on sys.path (`python -m ...` run from it): Python
+    # then finds this folder as a top-level `kernels`, a name another distribution may own
+    # (transformers imports PyPI's `kernels`). Step aside for that module, or fail as if this
+    # folder were not there; the project's own code imports stamp_sim.kernels.
+    import importlib.util as _util
+    import sys as _sys
+    from importlib.machinery import PathFinder as _PathFinder
+    from pathlib import Path as _Path
 
-__all__ = [
-    "AccMode",
-    "AccumulatorSpec",
-    "MatmulResult",
-    "int_matmul",
-    "multiply_by_quantized_multiplier",
-    "quantize_multiplier",
-    "requantize",
-]
+    _checkout = _Path(__file__).resolve().parent.parent
+    _spec = _PathFinder.find_spec(__name__, [p for p in _sys.path if _Path(p or ".").resolve() != _checkout])
+    if _spec is None:
+        raise ModuleNotFoundError(f"No module named {__name__!r} ({_checkout} installs it as stamp_sim.kernels)",
+                                  name=__name__)
+    _sys.modules[__name__] = _util.module_from_spec(_spec)
+    _spec.loader.exec_module(_sys.modules[__name__])
+else:
+    from .matmul import int_matmul
+    from .requant import multiply_by_quantized_multiplier, quantize_multiplier, requantize
+    from .result import MatmulResult
+    from .spec import AccMode, AccumulatorSpec
+
+    __all__ = [
+        "AccMode",
+        "AccumulatorSpec",
+        "MatmulResult",
+        "int_matmul",
+        "multiply_by_quantized_multiplier",
+        "quantize_multiplier",
+        "requantize",
+    ]

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels._registers import register_range
-from kernels.spec import AccumulatorSpec
+from ._registers import register_range
+from .spec import AccumulatorSpec
 
 __all__ = ["Operand", "check_operands", "check_spec", "MIN_OPERAND_BITS", "MAX_OPERAND_BITS"]
 

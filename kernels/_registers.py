@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kernels.spec import AccMode, AccumulatorSpec
+from .spec import AccMode, AccumulatorSpec
 
 __all__ = ["UNBOUNDED", "OUTER_EXACT", "OUTER_SAT", "OUTER_WRAP", "Registers", "register_range", "registers",
            "values_only_wrap_bits"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from kernels._checks import Operand, check_operands, check_spec
-from kernels.result import MatmulResult
-from kernels.spec import AccumulatorSpec
+from ._checks import Operand, check_operands, check_spec
+from .result import MatmulResult
+from .spec import AccumulatorSpec
 
 __all__ = ["int_matmul", "BACKENDS", "register_backend"]
 
@@ -28,7 +28,7 @@ def register_backend(name: str):
 def _reference(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool) -> MatmulResult:
     import numpy as np
 
-    from kernels.reference import matmul_reference
+    from .reference import matmul_reference
 
     x = xo.data.cpu().numpy() if hasattr(xo.data, "cpu") else np.asarray(xo.data)
     w = wo.data.cpu().numpy() if hasattr(wo.data, "cpu") else np.asarray(wo.data)
@@ -38,7 +38,7 @@ def _reference(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool) -> 
 
 @register_backend("numba")
 def _numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool) -> MatmulResult:
-    from kernels.numba_backend import matmul_numba
+    from .numba_backend import matmul_numba
 
     if hasattr(xo.data, "cpu"):  # torch tensors: the numba path works on host numpy arrays
         xo = Operand(xo.data.cpu().numpy(), xo.bits, xo.signed, xo.lo, xo.hi)
@@ -49,7 +49,7 @@ def _numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool) -> Matm
 
 @register_backend("torch")
 def _torch(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool) -> MatmulResult:
-    from kernels.torch_backend import matmul_torch
+    from .torch_backend import matmul_torch
 
     return matmul_torch(xo, wo, acc, counts)
 

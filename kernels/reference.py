@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels._registers import register_range
-from kernels.result import MatmulResult
-from kernels.spec import AccMode, AccumulatorSpec
+from ._registers import register_range
+from .result import MatmulResult
+from .spec import AccMode, AccumulatorSpec
 
 __all__ = ["register_add", "matmul_reference"]
 

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from kernels._registers import register_range
+from ._registers import register_range
 
 __all__ = [
     "quantize_multiplier",

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from kernels._checks import Operand
-from kernels._registers import OUTER_SAT, OUTER_WRAP, UNBOUNDED, Registers, registers, values_only_wrap_bits
-from kernels.result import MatmulResult
-from kernels.spec import AccMode, AccumulatorSpec
+from ._checks import Operand
+from ._registers import OUTER_SAT, OUTER_WRAP, UNBOUNDED, Registers, registers, values_only_wrap_bits
+from .result import MatmulResult
+from .spec import AccMode, AccumulatorSpec
 
 __all__ = ["matmul_torch", "default_device"]
 

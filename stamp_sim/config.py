@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hw_models.yaml_io import key_text, load_yaml, short_repr
-from kernels import AccumulatorSpec
+from stamp_sim.hw_models.yaml_io import key_text, load_yaml, short_repr
+from stamp_sim.kernels import AccumulatorSpec
 from stamp_sim.transforms import feature_transform_names, orthogonal_wavelets, sequence_transform_names
 
 __all__ = [

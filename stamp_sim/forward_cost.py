@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-import hw_models
+from stamp_sim import hw_models
 from stamp_sim.config import MixedConfig, PrecisionConfig
 from stamp_sim.models import workload
 from stamp_sim.models.architecture import decoder_shape

@@ -25,8 +25,8 @@ from typing import Iterable, Sequence
 import pandas as pd
 import pywt
 
-import hw_models
-from kernels import AccMode
+from stamp_sim import hw_models
+from stamp_sim.kernels import AccMode
 from stamp_sim.config import MixedConfig, PrecisionConfig, get_preset
 from stamp_sim.schema import COST_COLUMNS, EXACT_ACC_BITS, Source
 

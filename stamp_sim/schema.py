@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from hw_models import units
+from stamp_sim.hw_models import units
 
 __all__ = [
     "COST_COLUMNS",

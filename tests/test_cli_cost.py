@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-import hw_models
+from stamp_sim import hw_models
 from stamp_sim.cli import main
 from stamp_sim.config import PRESETS, get_preset
 from stamp_sim.pricing import layer_precision, price_workload

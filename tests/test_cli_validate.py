@@ -2,7 +2,7 @@ import numpy as np
 from click.testing import CliRunner
 
 import stamp_sim.workflows.validate as validation
-from kernels import MatmulResult
+from stamp_sim.kernels import MatmulResult
 from stamp_sim.cli import main
 
 
@@ -54,7 +54,7 @@ def test_validate_explains_its_columns_and_names_its_stages():
 
 
 def test_validate_says_it_compiles_before_a_first_run(monkeypatch):
-    import kernels.numba_backend as nb
+    import stamp_sim.kernels.numba_backend as nb
 
     monkeypatch.setattr(nb, "has_compiled_cache", lambda: False)
     result = CliRunner().invoke(main, ["validate", "--cases", "0", "--backend", "numba"])
@@ -66,7 +66,7 @@ def test_validate_says_it_compiles_before_a_first_run(monkeypatch):
 
 
 def test_the_numba_cache_check_looks_for_compiled_scans(tmp_path, monkeypatch):
-    from kernels.numba_backend import has_compiled_cache
+    from stamp_sim.kernels.numba_backend import has_compiled_cache
 
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     assert not has_compiled_cache()

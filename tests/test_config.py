@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from kernels import AccumulatorSpec
+from stamp_sim.kernels import AccumulatorSpec
 from stamp_sim.config import PRESETS, ConfigError, PrecisionConfig, get_preset, load_configs
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("stamp_sim", "kernels", "hw_models")
+# kernels/ and hw_models/ install inside stamp_sim but live beside it, so walk_packages over
+# stamp_sim alone does not reach them.
+PACKAGES = ("stamp_sim", "stamp_sim.kernels", "stamp_sim.hw_models")
 
 
 def _modules() -> list[str]:

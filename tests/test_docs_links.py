@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hw_models import _schema
+from stamp_sim.hw_models import _schema
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = sorted([ROOT / "README.md", ROOT / "hw_models" / "README.md", *(ROOT / "docs").glob("*.md"),

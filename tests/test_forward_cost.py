@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-import hw_models
+from stamp_sim import hw_models
 from stamp_sim.cli import main
 from stamp_sim.config import get_preset
 from stamp_sim.forward_cost import forward_summary, price_forward

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hw_models import HardwareProfile, ProfileError, load_profile
-from hw_models._loader import PROFILE_DIR
+from stamp_sim.hw_models import HardwareProfile, ProfileError, load_profile
+from stamp_sim.hw_models._loader import PROFILE_DIR
 from stamp_sim.config import ConfigError, PrecisionConfig, load_configs
 
 # STAMP_FUZZ_SCALE=10 runs ten times as many examples (a deeper search than the suite's).

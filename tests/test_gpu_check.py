@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-import hw_models
+from stamp_sim import hw_models
 from stamp_sim.forward_cost import price_forward
 from stamp_sim.config import get_preset
 from stamp_sim.models import load_model, workload

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import hw_models
-from hw_models import ProfileError, load_profile
-from hw_models.yaml_io import MAX_NODES, loads_yaml, short_repr
-from kernels import AccumulatorSpec, int_matmul
+from stamp_sim import hw_models
+from stamp_sim.hw_models import ProfileError, load_profile
+from stamp_sim.hw_models.yaml_io import MAX_NODES, loads_yaml, short_repr
+from stamp_sim.kernels import AccumulatorSpec, int_matmul
 from stamp_sim.cli import main
 from stamp_sim.config import ConfigError, load_configs
 from stamp_sim.quant import quantize

@@ -5,7 +5,7 @@ import collections
 import pandas as pd
 import pytest
 
-import hw_models
+from stamp_sim import hw_models
 from stamp_sim.schema import (
     COST_COLUMNS,
     LAYERS_COLUMNS,

@@ -258,7 +258,7 @@ def test_config_checks_and_round_trip():
 
 
 def test_group_costs_add_up_to_the_model_cost():
-    import hw_models
+    from stamp_sim import hw_models
     from stamp_sim.pricing import price_workload
     from stamp_sim.sensitivity import group_costs
 

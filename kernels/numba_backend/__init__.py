@@ -13,7 +13,7 @@ Importing this package imports Numba; nothing outside it does (kernels.matmul im
 when the numba backend is called).
 """
 
-from kernels.numba_backend._jit import has_compiled_cache
-from kernels.numba_backend._matmul import matmul_numba
+from ._jit import has_compiled_cache
+from ._matmul import matmul_numba
 
 __all__ = ["has_compiled_cache", "matmul_numba"]

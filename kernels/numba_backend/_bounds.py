@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from kernels._registers import UNBOUNDED
-from kernels.numba_backend._jit import ashr, kernel, shl
+from .._registers import UNBOUNDED
+from ._jit import ashr, kernel, shl
 
 __all__ = ["SAFE", "UNPROVEN", "UNPROVABLE", "abs_stats", "fill_values", "level1", "level2", "zero_safe_blocks"]
 

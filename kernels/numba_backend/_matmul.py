@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels._checks import Operand
-from kernels._registers import OUTER_EXACT, UNBOUNDED, register_range, registers, values_only_wrap_bits
-from kernels.numba_backend import _bounds, _scan
-from kernels.numba_backend._alloc import lazy_zeros
-from kernels.numba_backend._intgemm import exact_matmul, exact_matmul_parts, scratch_int32
-from kernels.result import MatmulResult
-from kernels.spec import AccMode, AccumulatorSpec
+from .._checks import Operand
+from .._registers import OUTER_EXACT, UNBOUNDED, register_range, registers, values_only_wrap_bits
+from . import _bounds, _scan
+from ._alloc import lazy_zeros
+from ._intgemm import exact_matmul, exact_matmul_parts, scratch_int32
+from ..result import MatmulResult
+from ..spec import AccMode, AccumulatorSpec
 
 __all__ = ["matmul_numba"]
 

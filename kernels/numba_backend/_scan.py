@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from kernels._registers import OUTER_SAT, OUTER_WRAP
-from kernels.numba_backend._jit import add_sat, add_wrap, ashr, kernel, mul_wrap, ne_int, shl, smax, smin
+from .._registers import OUTER_SAT, OUTER_WRAP
+from ._jit import add_sat, add_wrap, ashr, kernel, mul_wrap, ne_int, shl, smax, smin
 
 __all__ = ["SAT_FULL", "SAT_NARROW", "WRAP_FULL", "WRAP_NARROW", "EXACT", "scan_tasks", "blocked", "pair_tasks"]
 

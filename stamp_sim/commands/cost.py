@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-import hw_models
+from stamp_sim import hw_models
 from stamp_sim.commands._errors import one_line_errors
 from stamp_sim.config import PRESETS, ConfigError, get_preset, load_configs
 from stamp_sim.pricing import price_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import pandas as pd
 
-import hw_models
+from stamp_sim import hw_models
 from stamp_sim.commands._errors import one_line_errors
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 
-import hw_models
+from stamp_sim import hw_models
 
 from .errors import ModelInputError
 from .registry import ModelKind, model_spec

@@ -14,7 +14,7 @@ import functools
 from importlib import resources
 from pathlib import Path
 
-from hw_models.yaml_io import load_yaml
+from stamp_sim.hw_models.yaml_io import load_yaml
 
 from .errors import ModelInputError
 from .registry import LoadedModel, ModelKind, ModelSpec

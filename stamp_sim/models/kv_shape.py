@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hw_models
+from stamp_sim import hw_models
 
 from .registry import LoadedModel, ModelKind
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from kernels import AccMode, AccumulatorSpec, int_matmul
+from stamp_sim.kernels import AccMode, AccumulatorSpec, int_matmul
 from stamp_sim.quant.a2q import A2QConfig
 
 __all__ = ["accumulator_budget", "activation_max", "can_overflow", "integer_forward", "integer_refusal", "integer_weight",

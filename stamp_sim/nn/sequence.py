@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-import hw_models
+from stamp_sim import hw_models
 from stamp_sim.nn.prefix import PrefixedTransform
 from stamp_sim.transforms import DWT, DWT2D
 

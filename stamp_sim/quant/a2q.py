@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import AccMode, AccumulatorSpec
+from stamp_sim.kernels import AccMode, AccumulatorSpec
 
 __all__ = ["A2QConfig", "A2QWeights", "a2q_l1_bound", "a2q_plus_l1_bound", "a2q_quantize", "max_partial_sum"]
 

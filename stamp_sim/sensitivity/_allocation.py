@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-import hw_models
+from stamp_sim import hw_models
 from stamp_sim.config import MixedConfig, PrecisionConfig
 from stamp_sim.pricing import price_workload
 from stamp_sim.schema import convert

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-import hw_models
+from stamp_sim import hw_models
 from stamp_sim import provenance
 from stamp_sim.config import ConfigError, PrecisionConfig, RunConfig
 from stamp_sim.config_eval import adapt_config

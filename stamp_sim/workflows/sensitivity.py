@@ -20,7 +20,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-import hw_models
+from stamp_sim import hw_models
 from stamp_sim import provenance
 from stamp_sim.config import ConfigError, PrecisionConfig, get_preset
 from stamp_sim.config_eval import evaluate_config

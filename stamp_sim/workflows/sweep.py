@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-import hw_models
+from stamp_sim import hw_models
 from stamp_sim import provenance
 from stamp_sim.config import ConfigError
 from stamp_sim.models import model_spec

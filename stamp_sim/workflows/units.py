@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-import hw_models
+from stamp_sim import hw_models
 from stamp_sim.config import MixedConfig, PrecisionConfig, RunConfig, get_preset
 from stamp_sim.config_eval import adapt_config, evaluate_config
 from stamp_sim.evaluation import EvalData, float_reference, prepare_data

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from kernels import AccumulatorSpec, int_matmul
+from stamp_sim.kernels import AccumulatorSpec, int_matmul
 from stamp_sim.config import get_preset
 from stamp_sim.metrics import sqnr_db
 from stamp_sim.nn import StampLinear
@@ -170,7 +170,7 @@ def validate(n_random: int = 20, seed: int = 0, backends=KERNEL_BACKENDS, progre
 
     progress : a bar updated once per case. stages : one bar per group of cases."""
     if "numba" in backends:
-        from kernels.numba_backend import has_compiled_cache
+        from stamp_sim.kernels.numba_backend import has_compiled_cache
 
         if not has_compiled_cache():
             stages.say(f"compiling Numba kernels (first run, {FIRST_COMPILE}; cached for later runs) ...")

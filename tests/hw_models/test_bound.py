@@ -5,8 +5,8 @@ import doctest
 import numpy as np
 import pandas as pd
 
-import hw_models
-from hw_models import LayerCost, LayerPrecision, bound_of, is_memory_bound, price, totals
+from stamp_sim import hw_models
+from stamp_sim.hw_models import LayerCost, LayerPrecision, bound_of, is_memory_bound, price, totals
 
 
 def test_bound_of_scalars_and_arrays():

@@ -10,8 +10,8 @@ vector op 0.5. Scales are fp16 (2 bytes).
 import pandas as pd
 import pytest
 
-import hw_models
-from hw_models import LayerPrecision, price, price_layer
+from stamp_sim import hw_models
+from stamp_sim.hw_models import LayerPrecision, price, price_layer
 
 W8A8 = LayerPrecision(w_bits=8, a_bits=8)
 FP16 = LayerPrecision()

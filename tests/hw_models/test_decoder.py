@@ -5,8 +5,8 @@ and the shape of its growth with context."""
 import numpy as np
 import pytest
 
-import hw_models
-from hw_models import DecoderShape, KVPrecision, price_decoder
+from stamp_sim import hw_models
+from stamp_sim.hw_models import DecoderShape, KVPrecision, price_decoder
 
 # One block: hidden 4, two query heads sharing one K / V head of 2 features, MLP 8.
 SHAPE = DecoderShape(layers=1, hidden=4, heads=2, kv_heads=1, head_dim=2, intermediate=8, vocab=16)

@@ -2,8 +2,8 @@
 
 import pytest
 
-import hw_models
-from hw_models import LayerPrecision, price_layer
+from stamp_sim import hw_models
+from stamp_sim.hw_models import LayerPrecision, price_layer
 
 
 def _profile(tmp_path, text, name="chip"):

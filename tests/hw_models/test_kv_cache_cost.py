@@ -2,8 +2,8 @@
 
 import pytest
 
-import hw_models
-from hw_models import KVCacheShape, kv_cache_cost
+from stamp_sim import hw_models
+from stamp_sim.hw_models import KVCacheShape, kv_cache_cost
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hw_models import Dataflow, gemm_cycles, operand_accesses, utilization
+from stamp_sim.hw_models import Dataflow, gemm_cycles, operand_accesses, utilization
 
 
 def scalesim_cycles(m, k, n, rows, cols, dataflow):

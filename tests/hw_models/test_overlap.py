@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-import hw_models
+from stamp_sim import hw_models
 
 
 def test_overlapped_latency_is_the_optimistic_end_of_the_range():

@@ -7,9 +7,9 @@ import pywt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import hw_models
-from hw_models import LayerPrecision, SeqTransform, dwt_max_level, effective_levels, padded_rows, price
-from hw_models.transform_ops import SEQ_CODES, seq_transform_ops_per_feature
+from stamp_sim import hw_models
+from stamp_sim.hw_models import LayerPrecision, SeqTransform, dwt_max_level, effective_levels, padded_rows, price
+from stamp_sim.hw_models.transform_ops import SEQ_CODES, seq_transform_ops_per_feature
 
 DWT, DWT2D, WHT = (SEQ_CODES[t] for t in (SeqTransform.DWT, SeqTransform.DWT2D, SeqTransform.WHT))
 UNPADDED = [SEQ_CODES[t] for t in (SeqTransform.IDENTITY, SeqTransform.DCT, SeqTransform.KLT)]

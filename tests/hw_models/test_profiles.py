@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import hw_models
-from hw_models import Dataflow, OperandMode, ProfileError, load_profile
-from hw_models import _schema
+from stamp_sim import hw_models
+from stamp_sim.hw_models import Dataflow, OperandMode, ProfileError, load_profile
+from stamp_sim.hw_models import _schema
 
 BUILTINS = ["edge-gpu", "gpu", "h200", "lunar-lake-npu", "npu", "snapdragon-8-elite", "tiny"]
 

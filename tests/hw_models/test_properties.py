@@ -6,8 +6,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import hw_models
-from hw_models import ENERGY_TERMS, TIME_TERMS, LayerCost, LayerPrecision, price, totals
+from stamp_sim import hw_models
+from stamp_sim.hw_models import ENERGY_TERMS, TIME_TERMS, LayerCost, LayerPrecision, price, totals
 
 PROFILES = [hw_models.load_profile(n) for n in hw_models.builtin_names()]
 SEQ = ["identity", "dwt", "dwt2d", "dct", "wht", "klt"]
@@ -157,7 +157,7 @@ def test_batch_equals_one_by_one():
 
 def test_chunked_threads_equal_one_pass(monkeypatch):
     """Cutting rows into chunks (and threads) changes nothing: compare with one big chunk."""
-    import hw_models.cost as cost
+    import stamp_sim.hw_models.cost as cost
 
     rng = np.random.default_rng(1)
     wl = pd.DataFrame({"tokens": rng.integers(1, 3000, 13), "k": rng.integers(1, 2048, 13), "n": rng.integers(1, 2048, 13)})

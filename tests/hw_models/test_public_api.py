@@ -1,6 +1,6 @@
 """The names other parts of stamp-sim rely on (ARCHITECTURE.md: contracts)."""
 
-import hw_models
+from stamp_sim import hw_models
 
 CONTRACT = [
     "load_profile", "ProfileError", "price", "price_layer", "totals", "LayerCost", "ENERGY_TERMS", "TIME_TERMS",

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kernels._registers import register_range
+from stamp_sim.kernels._registers import register_range
 
 
 def random_operand(rng: np.random.Generator, shape, bits: int, signed: bool, container=None) -> np.ndarray:

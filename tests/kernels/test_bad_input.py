@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kernels import AccumulatorSpec, int_matmul
+from stamp_sim.kernels import AccumulatorSpec, int_matmul
 
 X = np.zeros((2, 3), dtype=np.int8)
 W = np.zeros((3, 4), dtype=np.int8)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from kernels.numba_backend import _intgemm
-from kernels.numba_backend._intgemm import exact_matmul
+from stamp_sim.kernels.numba_backend import _intgemm
+from stamp_sim.kernels.numba_backend._intgemm import exact_matmul
 
 
 def _check(x, w):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kernels import AccumulatorSpec, int_matmul, requantize
+from stamp_sim.kernels import AccumulatorSpec, int_matmul, requantize
 
 BACKENDS = ["reference", "numba", "torch"]
 EXACT = AccumulatorSpec(32, "exact")

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kernels import AccMode, AccumulatorSpec, MatmulResult, int_matmul
-from kernels._checks import check_operands
-from kernels.numba_backend import matmul_numba
+from stamp_sim.kernels import AccMode, AccumulatorSpec, MatmulResult, int_matmul
+from stamp_sim.kernels._checks import check_operands
+from stamp_sim.kernels.numba_backend import matmul_numba
 from tests.kernels.conftest import random_operand
 
 MODES = [m.value for m in AccMode]
@@ -98,9 +98,9 @@ def test_scan_of_everything_equals_reference(case):
 
 
 def test_proofs_are_skipped_only_where_nearly_everything_overflows():
-    from kernels._registers import registers
-    from kernels.numba_backend import _bounds
-    from kernels.numba_backend._matmul import proofs_pay
+    from stamp_sim.kernels._registers import registers
+    from stamp_sim.kernels.numba_backend import _bounds
+    from stamp_sim.kernels.numba_backend._matmul import proofs_pay
 
     rng = np.random.default_rng(0)
     spec = AccumulatorSpec(16, "saturate")
@@ -172,7 +172,7 @@ def test_cuda_backend_equals_reference():
 
 
 def test_scan_tasks_pair_rows_within_a_block():
-    from kernels.numba_backend._scan import pair_tasks
+    from stamp_sim.kernels.numba_backend._scan import pair_tasks
 
     task_m = np.array([0, 3, 4, 1, 2, 5, 7])
     task_blk = np.array([0, 0, 0, 1, 1, 1, 1])
@@ -213,7 +213,7 @@ def test_numba_equals_torch_on_sampled_sizes(data, spec):
 
 
 def test_lazily_zeroed_counts_are_ordinary_writable_zeros():
-    from kernels.numba_backend._alloc import lazy_zeros
+    from stamp_sim.kernels.numba_backend._alloc import lazy_zeros
 
     a = lazy_zeros((1024, 1024))
     assert a.dtype == np.int64 and a.shape == (1024, 1024) and a.flags.writeable and a.flags.c_contiguous

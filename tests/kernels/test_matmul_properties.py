@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels import AccumulatorSpec, int_matmul
+from stamp_sim.kernels import AccumulatorSpec, int_matmul
 from tests.kernels.conftest import random_operand, wrap
 
 

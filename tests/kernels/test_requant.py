@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels import multiply_by_quantized_multiplier, quantize_multiplier, requantize
-from kernels.requant import rounding_divide_by_pot, saturating_rounding_doubling_high_mul
+from stamp_sim.kernels import multiply_by_quantized_multiplier, quantize_multiplier, requantize
+from stamp_sim.kernels.requant import rounding_divide_by_pot, saturating_rounding_doubling_high_mul
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 int32s = st.integers(INT32_MIN, INT32_MAX)

@@ -14,7 +14,7 @@ from stamp_sim.models.cards import CARD_DIR, card_names, load_card  # noqa: E402
 from stamp_sim.models.errors import ModelInputError  # noqa: E402
 from stamp_sim.pricing import price_workload  # noqa: E402
 
-import hw_models  # noqa: E402
+from stamp_sim import hw_models  # noqa: E402
 
 LLMS = ("llama-2-7b", "llama-3-8b", "mistral-7b-v0.3", "qwen2.5-7b", "llama-3.2-1b", "llama-3.2-3b", "qwen2.5-3b", "smollm2-135m", "smollm2-360m", "smollm2-1.7b")
 DITS = ("pixart-sigma", "sana-1.6b")

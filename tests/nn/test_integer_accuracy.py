@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from kernels import AccumulatorSpec
+from stamp_sim.kernels import AccumulatorSpec
 from stamp_sim.config import get_preset
 from stamp_sim.config_eval import choose_paths
 from stamp_sim.nn import StampLinear

@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-import hw_models
-from hw_models.transform_ops import SEQ_CODES
+from stamp_sim import hw_models
+from stamp_sim.hw_models.transform_ops import SEQ_CODES
 from stamp_sim.config import get_preset
 from stamp_sim.nn import StampLinear
 from stamp_sim.transforms import sequence_transform_names

@@ -214,7 +214,7 @@ def test_bad_layer_inputs():
 
 @pytest.mark.parametrize("method", ["a2q", "a2q+"])
 def test_accumulator_aware_weights_never_overflow_in_the_integer_path(method):
-    from kernels import AccumulatorSpec
+    from stamp_sim.kernels import AccumulatorSpec
 
     torch.manual_seed(4)
     lin = nn.Linear(96, 24)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels import AccumulatorSpec, int_matmul
+from stamp_sim.kernels import AccumulatorSpec, int_matmul
 from stamp_sim.quant.a2q import (
     A2QConfig,
     a2q_l1_bound,

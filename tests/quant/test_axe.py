@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels import AccumulatorSpec, int_matmul
+from stamp_sim.kernels import AccumulatorSpec, int_matmul
 from stamp_sim.quant import A2QConfig, gpfq_quantize, gptq_quantize, quantize
 from stamp_sim.quant.a2q import max_partial_sum
 from tests.quant._gpxq_data import layer, output_error
