@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python -m benchmarks.gptq [--bits 4 --blocks 30 --threads 2 --repeats 3]
 
-(as a module: run as a path, benchmarks/kernels.py would shadow the kernels package).
+(as a module, so that it imports `benchmarks` helpers as a package).
 
 One transformer block of SmolLM2-135M has seven Linear layers, (out, in): q (576, 576),
 k (192, 576), v (192, 576), o (576, 576), gate (1536, 576), up (1536, 576), down (576, 1536).

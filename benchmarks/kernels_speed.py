@@ -13,7 +13,7 @@ alternating single calls charges one kernel's after-effect to the other. Bars fr
   versus pure-Python loops >= 1000x (timed on a small shape, extrapolated per MAC) and a per-k
   vectorized torch loop >= 30x (timed over the first k steps, extrapolated per k).
 
-Usage: python benchmarks/kernels.py [--quick] [--repeats N] [--cold-cache] [--interleave]
+Usage: python benchmarks/kernels_speed.py [--quick] [--repeats N] [--cold-cache] [--interleave]
 """
 
 from __future__ import annotations
