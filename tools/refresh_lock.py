@@ -73,14 +73,26 @@ def _pins(path: Path) -> dict[str, str]:
     return pins
 
 
+def _torch_constraint(out: Path) -> Path:
+    """requirements/torch.in, narrowed to the CPU build's local version where find-links holds
+    one: a lowest-version resolution would otherwise prefer plain 2.13.0, the CUDA build."""
+    pin = (REQ / "torch.in").read_text().split("torch==", 1)[1].split()[0]
+    links = _find_links()[1::2]
+    cpu = [w for link in links for w in Path(link.removeprefix("file://")).glob(f"torch-{pin}+cpu-*.whl")]
+    path = out.parent / "torch-constraint.txt"
+    path.write_text(f"torch=={pin}+cpu\n" if cpu else f"torch=={pin}\n")
+    return path
+
+
 def _compile(uv: Path, out: Path, mode: str) -> None:
+    torch_pin = _torch_constraint(out)
     for name, args in LOCKS.items():
         target = out / name
         if mode == "keep-pins" and (REQ / name).exists():
             shutil.copy(REQ / name, target)  # uv keeps the pins it finds in the output file
         resolution = ["--upgrade"] if mode == "newest" else (
             ["--resolution", "lowest-direct", "--upgrade"] if mode == "lowest" else [])
-        _run([uv, "pip", "compile", *args, "--constraint", "requirements/torch.in", "--no-emit-package", "torch",
+        _run([uv, "pip", "compile", *args, "--constraint", torch_pin, "--no-emit-package", "torch",
               *TARGET, *_find_links(), *resolution, "--quiet",
               "--custom-compile-command", "python tools/refresh_lock.py", "-o", target], check=True)
         cuda = [p for p in _pins(target) if p.startswith(CUDA_ONLY)]
