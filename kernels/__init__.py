@@ -10,6 +10,8 @@ Where things are:
 - reference.py      the oracle: plain loops; register_add is one add into a wrapping or
                     saturating register, the definition every backend is tested against.
 - requant.py        TFLite / gemmlowp fixed-point requantization.
+- exact_gemm.py     the exact GEMM engine of this machine (int8 / float32 K-chunked / float64),
+                    chosen by measurement or by STAMP_SIM_EXACT_GEMM; both fast backends use it.
 - torch_backend.py  backend "torch" (CUDA when present, else the CPU).
 - numba_backend/    backend "numba", the fast CPU path: exact GEMM, overflow proofs, and the
                     saturating / wrapping accumulators as SIMD scans (numba_backend/_scan.py).
@@ -36,6 +38,7 @@ if __name__ != "stamp_sim.kernels":
     _sys.modules[__name__] = _util.module_from_spec(_spec)
     _spec.loader.exec_module(_sys.modules[__name__])
 else:
+    from .exact_gemm import EngineChoice, ExactGemmError, engine_choice
     from .matmul import int_matmul
     from .requant import multiply_by_quantized_multiplier, quantize_multiplier, requantize
     from .result import MatmulResult
@@ -44,7 +47,10 @@ else:
     __all__ = [
         "AccMode",
         "AccumulatorSpec",
+        "EngineChoice",
+        "ExactGemmError",
         "MatmulResult",
+        "engine_choice",
         "int_matmul",
         "multiply_by_quantized_multiplier",
         "quantize_multiplier",

@@ -1,9 +1,8 @@
 """The torch backend (backend="torch"): the same semantics in torch ops, on CUDA when present,
 else on the CPU.
 
-Exact sums come from a float64 matmul, which is exact here on every device: products are
-integers of at most 16 bits and every partial sum stays below K * 2^16 < 2^53, so no rounding
-can occur in any summation order. The Pos/Neg bound (see numba_backend/_bounds.py) proves most
+Exact sums come from the device's exact GEMM engine (exact_gemm.py: int8, float32 in K-chunks
+or float64, each exact in any summation order within its bound). The Pos/Neg bound (see numba_backend/_bounds.py) proves most
 outputs safe; the rest are scanned with one vectorized step per k over all unsafe outputs at
 once (_scan; the registers' saturate / wrap steps are _inner_step and _outer_step).
 """
@@ -14,6 +13,7 @@ import numpy as np
 import torch
 
 from ._checks import Operand
+from .exact_gemm import engine_choice, torch_exact_mm
 from ._registers import OUTER_SAT, OUTER_WRAP, UNBOUNDED, Registers, registers, values_only_wrap_bits
 from .result import MatmulResult
 from .spec import AccMode, AccumulatorSpec
@@ -39,7 +39,9 @@ def _to_int64(a, device: torch.device) -> torch.Tensor:
 
 
 def _exact_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.matmul(a.to(torch.float64), b.to(torch.float64)).round().to(torch.int64)
+    """Exact a @ b (int64) through the device's engine (exact_gemm.py: int8 tensor cores,
+    float32 in K-chunks with TF32 off, or float64, which consumer GPUs run at 1/32 to 1/64 rate)."""
+    return torch_exact_mm(a, b, engine_choice(a.device.type).engine)
 
 
 def _wrap(v: torch.Tensor, bits: int) -> torch.Tensor:

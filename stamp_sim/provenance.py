@@ -10,7 +10,7 @@ from pathlib import Path
 
 from stamp_sim import __version__
 
-__all__ = ["git_revision", "utc_now", "versions"]
+__all__ = ["exact_gemm", "git_revision", "utc_now", "versions"]
 
 _PACKAGES = ("torch", "numpy", "numba", "transformers", "pywavelets", "pandas")
 
@@ -39,3 +39,11 @@ def git_revision() -> str:
 def utc_now() -> str:
     """The current UTC time, ISO 8601 to the second."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def exact_gemm(device: str = "cpu") -> str:
+    """The exact integer GEMM engine the kernels use on `device` and why, e.g. "float32 (fastest
+    measured ...)": speeds of the integer path depend on it, results never do."""
+    from stamp_sim.kernels import engine_choice
+
+    return engine_choice("cuda" if str(device).startswith("cuda") else "cpu").describe()

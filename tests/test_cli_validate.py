@@ -9,7 +9,8 @@ from stamp_sim.cli import main
 def test_validate_agrees_and_prints_the_table():
     result = CliRunner().invoke(main, ["validate", "--cases", "3", "--seed", "1"])
     assert result.exit_code == 0, result.output
-    header = result.stdout.splitlines()[0].split()
+    assert result.stdout.startswith("exact GEMM: ")
+    header = result.stdout.splitlines()[1].split()
     assert header[:4] == ["case", "backend", "mismatches", "overflows"]
     assert "all-max int8" in result.output and "int layer vs float" in result.output
     assert "layer-sized w8a8, P=16 saturate (64 outputs checked)" in result.output
@@ -73,3 +74,19 @@ def test_the_numba_cache_check_looks_for_compiled_scans(tmp_path, monkeypatch):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "_scan.scan_sat-120.py311.nbi").write_bytes(b"")
     assert has_compiled_cache()
+
+
+def test_validate_names_the_exact_gemm_engine(monkeypatch, tmp_path):
+    monkeypatch.setenv("STAMP_SIM_CACHE", str(tmp_path))
+    monkeypatch.setenv("STAMP_SIM_EXACT_GEMM", "float32")
+    result = CliRunner().invoke(main, ["validate", "--cases", "0"])
+    assert result.exit_code == 0, result.output
+    assert "exact GEMM: float32 (forced by STAMP_SIM_EXACT_GEMM)" in result.output.splitlines()[0]
+
+
+def test_validate_refuses_an_unknown_engine_in_one_line(monkeypatch):
+    monkeypatch.setenv("STAMP_SIM_EXACT_GEMM", "tensor")
+    result = CliRunner().invoke(main, ["validate", "--cases", "0"])
+    assert result.exit_code != 0
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "STAMP_SIM_EXACT_GEMM" in lines[0] and "float32" in lines[0], result.output

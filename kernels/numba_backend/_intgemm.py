@@ -1,56 +1,24 @@
 """Exact integer GEMM for operands of at most 8 bits: the order-independent part of the numba backend.
 
-Fast path: ``torch._int_mm`` (int8 x int8 -> int32; AMX/VNNI on this CPU, 4-8x float32).
-Operands whose values span at most 256 consecutive integers (uint8, |int8|, ...) are shifted into
-int8 and the shift is undone exactly with row/column sums. K is cut into chunks of at most
-131071 so that no int32 partial sum can overflow (131071 * 128 * 128 < 2^31).
-
-The fast path is trusted only after a one-time self-test against numpy int64 on extreme
-operands (some int8 GEMM kernels saturate int16 pair sums, vpmaddubsw style); when torch is
-missing or the test fails, float64 matmul is used, which is exact here because every partial
-sum is an integer below K * 2^16 < 2^53.
+The engine is this machine's (kernels/exact_gemm.py: int8 torch._int_mm, float32 in K-chunks,
+or float64, chosen by measurement or forced by STAMP_SIM_EXACT_GEMM). On the int8 engine,
+operands whose values span at most 256 consecutive integers (uint8, |int8|, ...) are shifted
+into int8 and the shift is undone exactly with row/column sums, and K is cut into chunks of at
+most 131071 so that no int32 partial sum can overflow (131071 * 128 * 128 < 2^31). The float
+engines take the values as they are, in chunks bounded by their operands' declared ranges.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 
 import numpy as np
 
-__all__ = ["exact_matmul", "exact_matmul_parts", "int8_gemm_available", "scratch_int32"]
+from ..exact_gemm import engine_choice, float_matmul
+
+__all__ = ["exact_matmul", "exact_matmul_parts", "scratch_int32"]
 
 _CHUNK_K = 131071  # K * 128 * 128 must stay below 2^31
-
-
-@functools.lru_cache(maxsize=1)
-def int8_gemm_available() -> bool:
-    """True when torch._int_mm exists and is exact on this machine (checked once per process)."""
-    try:
-        import torch
-    except ImportError:
-        return False
-    if not hasattr(torch, "_int_mm"):
-        return False
-    rng = np.random.default_rng(12345)
-    cases = [
-        rng.integers(-128, 128, size=(33, 300), dtype=np.int8),
-        np.full((17, 300), -128, dtype=np.int8),
-        np.full((17, 300), 127, dtype=np.int8),
-    ]
-    rhs = [
-        rng.integers(-128, 128, size=(300, 19), dtype=np.int8),
-        np.full((300, 21), -128, dtype=np.int8),
-        np.full((300, 21), -128, dtype=np.int8),
-    ]
-    try:
-        for a, b in zip(cases, rhs):
-            got = torch._int_mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
-            if not np.array_equal(got.astype(np.int64), a.astype(np.int64) @ b.astype(np.int64)):
-                return False
-    except (RuntimeError, NotImplementedError):
-        return False
-    return True
 
 
 _SCRATCH_MAX_BYTES = 64 << 20
@@ -88,7 +56,7 @@ def exact_matmul_parts(x: np.ndarray, w: np.ndarray, x_range: tuple[int, int], w
     """Exact x (M x K) @ w (K x N) of small integers as core + row[:, None] + col[None, :] + const.
 
     x_range, w_range : (lo, hi) bounds of the values present; each must span <= 256 integers.
-    core : int32 (M x N) when provably exact (K <= 131071), else int64; row (M,), col (N,)
+    core : int32 (M x N) when every sum provably fits int32, else int64; row (M,), col (N,)
     int64 and const int undo the shifts into int8 (zeros for int8 operands). Callers fuse the
     corrections into their next pass instead of paying extra passes over M x N.
     out : optional C-contiguous int32 (M x N) buffer the core is written to when it is int32
@@ -100,8 +68,10 @@ def exact_matmul_parts(x: np.ndarray, w: np.ndarray, x_range: tuple[int, int], w
     col = np.zeros(n_cols, dtype=np.int64)
     if m_rows == 0 or n_cols == 0 or k_len == 0:
         return np.zeros((m_rows, n_cols), dtype=np.int64), row, col, 0
-    if not int8_gemm_available():
-        return np.rint(x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64), row, col, 0
+    engine = engine_choice("cpu").engine
+    if engine != "int8":
+        max_x, max_w = max(-x_range[0], x_range[1]), max(-w_range[0], w_range[1])
+        return float_matmul(x, w, max_x, max_w, engine, out), row, col, 0
     import torch
 
     a = _offset(*x_range)

@@ -24,7 +24,10 @@ def validate(backends, cases, seed):
     from stamp_sim.progress import Stages
     from stamp_sim.workflows.validate import COLUMN_NOTES, KERNEL_BACKENDS, validate as run_validation
 
+    from stamp_sim import provenance
+
     with one_line_errors():
+        click.echo(f"exact GEMM: {provenance.exact_gemm()}")
         table = run_validation(cases, seed, tuple(backends) or KERNEL_BACKENDS, stages=Stages(file=sys.stderr))
     with pd.option_context("display.width", 200, "display.max_colwidth", 60, "display.max_rows", 500):
         click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))

@@ -80,7 +80,7 @@ def _meta(run: RunConfig, loaded: LoadedModel) -> dict:
         "model": run.model, "tokens": run.tokens, "windows": run.windows, "calib_windows": run.calib_windows,
         "seed": run.seed, "profiles": list(run.profiles), "configs": [c.name for c in run.configs],
         "device": run.device, "git_revision": provenance.git_revision(), "versions": provenance.versions(),
-        "started": provenance.utc_now(), "notes": [loaded.notes, *NOTES],
+        "exact_gemm": provenance.exact_gemm(run.device), "started": provenance.utc_now(), "notes": [loaded.notes, *NOTES],
         "model_source": loaded.source, "run": run.to_dict(),
     }
 

@@ -194,7 +194,7 @@ def run_sensitivity(cfg: SensitivityConfig, progress: bool = True, executor: Exe
     run_dir = new_run_dir(Path(cfg.out), prefix=f"{loaded.name}-sensitivity")
     meta = {"sensitivity": cfg.to_dict(), "hw": profile.name, "data": data.source, "model_notes": loaded.notes,
             "started": provenance.utc_now(), "git_revision": provenance.git_revision(),
-            "versions": provenance.versions(),
+            "versions": provenance.versions(), "exact_gemm": provenance.exact_gemm(),
             "load_average_start": list(os.getloadavg()), "torch_threads": torch.get_num_threads()}
     write_json_atomic(meta, run_dir / RUN_JSON)
     model = loaded.model

@@ -148,7 +148,7 @@ def run_sweep(plan: SweepPlan, executor: Executor, run_dir: Path | None = None,
     if run_dir is None:
         run_dir = new_run_dir(Path(plan.out), prefix="sweep")
         meta = {"sweep": plan.to_dict(), "started": provenance.utc_now(), "git_revision": provenance.git_revision(),
-                "versions": provenance.versions()}
+                "versions": provenance.versions(), "exact_gemm": provenance.exact_gemm()}
     else:
         run_dir = Path(run_dir)
         meta = json.loads((run_dir / RUN_JSON).read_text())

@@ -38,8 +38,9 @@ def test_k_beyond_int32_chunk_is_exact():
     assert got.dtype == np.int64 and got[0, 0] == k * 16384
 
 
-def test_float64_fallback_is_exact(monkeypatch):
-    monkeypatch.setattr(_intgemm, "int8_gemm_available", lambda: False)
+@pytest.mark.parametrize("engine", ["float32", "float64"])
+def test_float_engines_are_exact(monkeypatch, engine):
+    monkeypatch.setenv("STAMP_SIM_EXACT_GEMM", engine)
     rng = np.random.default_rng(2)
     _check(rng.integers(0, 256, size=(6, 500)).astype(np.uint8), rng.integers(-128, 128, size=(500, 4)).astype(np.int8))
 
