@@ -51,6 +51,10 @@ def test_dask_run_gives_the_local_bytes_even_when_a_worker_is_killed(tmp_path, c
     class KillAfterFirst:
         """Kills a busy worker process once the first unit's rows are written."""
 
+        @property
+        def unit_times(self):
+            return cluster.unit_times
+
         def map(self, fn, todo, on_result, **kw):
             def write_then_kill(unit, rows):
                 on_result(unit, rows)
@@ -212,6 +216,58 @@ def test_a_sweep_plan_evaluates_the_users_text_named_relative_to_the_plan(tmp_pa
     assert run.data == str(tmp_path / "corpus.txt") and run.data_field == "text"
     assert plan_from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
     # The unit of work reads that file, not the built-in sample.
-    default = run_context(dataclasses.replace(run, data=None)).data.evaluation[0]["input_ids"]
-    own = run_context(run).data.evaluation[0]["input_ids"]
+    default = run_context(dataclasses.replace(run, data=None))[0].data.evaluation[0]["input_ids"]
+    own = run_context(run)[0].data.evaluation[0]["input_ids"]
     assert not torch.equal(own, default)
+
+
+def test_each_worker_runs_its_units_on_its_share_of_the_cpus(cluster):
+    from stamp_sim.workflows.threads import unit_threads
+
+    share = unit_threads(share=2)
+    pools = cluster.worker_threads()
+    assert len(pools) == 2
+    for pool in pools.values():
+        assert pool["torch"] == share and pool["numba"] == share and pool["torch_interop"] == 1, pool
+        assert pool["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_run_json_has_a_per_unit_time_table(tmp_path, cluster):
+    run_dir = _run(tmp_path, "timed", cluster)
+    times = json.loads((run_dir / "run.json").read_text())["unit_times"]
+    assert sorted(t["unit"] for t in times) == sorted(f"tiny-llama/64/{c.name}" for c in CONFIGS)
+    assert {t["worker"] for t in times} <= set(cluster.worker_pids())
+    assert all(t["seconds"] > 0 and 0 <= t["setup_s"] <= t["seconds"] for t in times)
+
+
+def test_local_executor_records_unit_times_too(tmp_path):
+    ex = LocalExecutor()
+    run_dir = _run(tmp_path, "local-timed", ex)
+    times = json.loads((run_dir / "run.json").read_text())["unit_times"]
+    assert len(times) == len(CONFIGS) and {t["worker"] for t in times} == {"local"}
+    assert times[0]["setup_s"] > 0  # the first unit built this process's context
+
+
+def test_projection_is_the_lpt_schedule_plus_setup():
+    from stamp_sim.workflows.executors import projected_wall_s
+
+    # LPT of 5, 4, 3, 3, 2 on 2 workers: 5 | 4, then 3 to the 4 (7), 3 to the 5 (8), 2 to the 7 -> 8 and 9
+    assert projected_wall_s([3, 5, 2, 4, 3], 2) == 9
+    assert projected_wall_s([3, 5, 2, 4, 3], 2, setup_s=1.5) == 10.5
+    assert projected_wall_s([3, 5, 2, 4, 3], 8) == 5
+    assert projected_wall_s([3, 5, 2], 1) == 10
+    with pytest.raises(ValueError, match="workers"):
+        projected_wall_s([1.0], 0)
+
+
+def test_unit_threads_reads_its_variable(monkeypatch):
+    from stamp_sim.workflows.threads import ENV_VAR, available_cpus, unit_threads
+
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert unit_threads(share=1) == available_cpus()
+    assert unit_threads(share=10_000) == 1
+    monkeypatch.setenv(ENV_VAR, "3")
+    assert unit_threads(share=2) == 3
+    monkeypatch.setenv(ENV_VAR, "two")
+    with pytest.raises(ValueError, match=ENV_VAR):
+        unit_threads()

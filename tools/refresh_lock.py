@@ -31,13 +31,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 REQ = ROOT / "requirements"
 UV_VERSION = "0.13.10"
-# lock file -> (what uv resolves, its arguments)
+# lock file -> (what uv resolves, its arguments), in resolution order
 LOCKS = {
-    "run.txt": ["pyproject.toml", "--extra", "models"],
     "test.txt": ["pyproject.toml", "--extra", "test", "--extra", "cluster"],
-    "run-nodeps.txt": ["requirements/run-nodeps.in", "--no-deps"],
+    "run.txt": ["pyproject.toml", "--extra", "models"],
     "test-nodeps.txt": ["requirements/test-nodeps.in", "--no-deps"],
+    "run-nodeps.txt": ["requirements/run-nodeps.in", "--no-deps"],
 }
+# The main job runs the versions the tests ran: its lock is resolved inside the tests' lock.
+INSIDE = {"run.txt": "test.txt", "run-nodeps.txt": "test-nodeps.txt"}
 TARGET = ["--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28"]
 # The CUDA build of torch would bring these: a lock holding one was resolved against the wrong torch.
 CUDA_ONLY = ("nvidia-", "triton", "cuda-")
@@ -92,7 +94,8 @@ def _compile(uv: Path, out: Path, mode: str) -> None:
             shutil.copy(REQ / name, target)  # uv keeps the pins it finds in the output file
         resolution = ["--upgrade"] if mode == "newest" else (
             ["--resolution", "lowest-direct", "--upgrade"] if mode == "lowest" else [])
-        _run([uv, "pip", "compile", *args, "--constraint", torch_pin, "--no-emit-package", "torch",
+        inside = ["--constraint", out / INSIDE[name]] if name in INSIDE else []
+        _run([uv, "pip", "compile", *args, "--constraint", torch_pin, *inside, "--no-emit-package", "torch",
               *TARGET, *_find_links(), *resolution, "--quiet",
               "--custom-compile-command", "python tools/refresh_lock.py", "-o", target], check=True)
         cuda = [p for p in _pins(target) if p.startswith(CUDA_ONLY)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Protocol
 from tqdm.auto import tqdm
 
 __all__ = ["ClusterError", "DaskExecutor", "Executor", "LocalExecutor", "UnitFailure", "UnitsFailed",
-           "make_executor"]
+           "make_executor", "projected_wall_s", "timed_call"]
 
 EXECUTORS = ("dask", "local")
 
@@ -54,8 +55,31 @@ def _label(unit) -> str:
     return getattr(unit, "label", None) or str(unit)
 
 
+def _where() -> str:
+    """This process as the per-unit table names it: a Dask worker's address, else 'local'."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return "local"
+
+
+def timed_call(fn: Callable, unit):
+    """(fn(unit), timing): seconds, the process that ran it, and the part of it spent building
+    that process's shared context (a value's ``setup_s``; the first unit on each worker pays it)."""
+    start = time.perf_counter()
+    value = fn(unit)
+    seconds = time.perf_counter() - start
+    return value, {"unit": _label(unit), "worker": _where(), "seconds": round(seconds, 3),
+                   "setup_s": round(float(getattr(value, "setup_s", 0.0)), 3)}
+
+
 class Executor(Protocol):
-    """Runs units; see the module docstring."""
+    """Runs units; see the module docstring. ``unit_times``: one dict per unit the last ``map``
+    finished (unit, worker, seconds, setup_s), in the order they finished, for run.json."""
+
+    unit_times: list[dict]
 
     def map(self, fn: Callable, units: Sequence, on_result: Callable, desc: str = "units",
             progress: bool = True) -> list[UnitFailure]: ...
@@ -70,7 +94,11 @@ class LocalExecutor:
     """
 
     def __init__(self, fail_fast: bool = False) -> None:
+        from stamp_sim.workflows.threads import limit_threads, unit_threads
+
         self.fail_fast = fail_fast
+        self.unit_times: list[dict] = []
+        self.threads = limit_threads(unit_threads())  # one unit at a time: it may use every CPU
 
     def __enter__(self) -> LocalExecutor:
         return self
@@ -84,16 +112,18 @@ class LocalExecutor:
     def map(self, fn: Callable, units: Sequence, on_result: Callable, desc: str = "units",
             progress: bool = True) -> list[UnitFailure]:
         """fn(unit) for each unit in order; on_result(unit, value) after each; the failures."""
+        self.unit_times = []
         failures = []
         with tqdm(total=len(units), desc=desc, unit="unit", disable=not progress, file=sys.stderr) as bar:
             for unit in units:
                 try:
-                    value = fn(unit)
+                    value, timing = timed_call(fn, unit)
                 except Exception as exc:
                     if self.fail_fast:
                         raise
                     failures.append(UnitFailure(_label(unit), _describe(exc)))
                 else:
+                    self.unit_times.append(timing)
                     on_result(unit, value)
                 bar.update(1)
         return failures
@@ -124,13 +154,21 @@ class DaskExecutor:
             from distributed import Client, LocalCluster
         except ImportError:
             raise ValueError("--executor dask needs dask.distributed: pip install 'stamp-sim[cluster]'") from None
+        from stamp_sim.workflows.dask_plugin import UnitThreads
+        from stamp_sim.workflows.threads import thread_environment, unit_threads
+
         self.retries = retries
         self.cluster = None
+        self.unit_times: list[dict] = []
         echo = echo or (lambda line: print(line, file=sys.stderr))
+        threads = None  # an external cluster's workers decide from their own CPUs (threads.py)
         if scheduler is None:
+            threads = unit_threads(share=workers)
+            # env reaches each worker process before torch, Numba or OpenMP load (the plugin
+            # below then sets what can still be set, for external workers too)
             self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                         dashboard_address=":0",  # any free port: clusters may share a host
-                                        silence_logs=logging.ERROR)
+                                        silence_logs=logging.ERROR, env=thread_environment(threads))
             scheduler = self.cluster.scheduler_address
         try:
             self.client = Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
@@ -138,6 +176,7 @@ class DaskExecutor:
             self._close_cluster()
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} within {timeout_s:g} s "
                                f"({_describe(exc)}); start one with `dask scheduler` or drop --scheduler") from None
+        self.client.register_plugin(UnitThreads(threads))
         echo(self._dashboard_line(scheduler))
 
     def _dashboard_line(self, scheduler: str) -> str:
@@ -164,6 +203,10 @@ class DaskExecutor:
         self.client.close()
         self._close_cluster()
 
+    def worker_threads(self) -> dict[str, dict]:
+        """{worker address: the thread pools' sizes the plugin set there}."""
+        return self.client.run(_threads_here)
+
     def worker_pids(self) -> dict[str, int]:
         """{worker address: process id} of the workers now connected."""
         import os
@@ -175,8 +218,10 @@ class DaskExecutor:
         """Submit every unit; on_result(unit, value) here as each finishes; the failures."""
         from distributed import as_completed
 
+        self.unit_times = []
         tag = uuid.uuid4().hex[:8]
-        futures = {self.client.submit(fn, unit, key=f"{desc}-{i}-{tag}", retries=self.retries, pure=False): unit
+        futures = {self.client.submit(timed_call, fn, unit, key=f"{desc}-{i}-{tag}", retries=self.retries,
+                                      pure=False): unit
                    for i, unit in enumerate(units)}
         failures = []
         with tqdm(total=len(units), desc=desc, unit="unit", disable=not progress, file=sys.stderr) as bar:
@@ -185,10 +230,32 @@ class DaskExecutor:
                 if future.status == "error":
                     failures.append(UnitFailure(_label(unit), _describe(future.exception())))
                 else:
-                    on_result(unit, future.result())
+                    value, timing = future.result()
+                    self.unit_times.append(timing)
+                    on_result(unit, value)
                 future.release()
                 bar.update(1)
         return failures
+
+
+def projected_wall_s(unit_seconds: Sequence[float], workers: int, setup_s: float = 0.0) -> float:
+    """Seconds a sweep of independent units would take on `workers` one-unit workers: the
+    longest-processing-time schedule (longest unit first, to the least-loaded worker) of the
+    measured unit times, plus each worker's set-up (model load, windows, float reference)."""
+    if workers < 1:
+        raise ValueError(f"workers={workers!r} is invalid; allowed: integers >= 1")
+    loads = [0.0] * workers
+    for seconds in sorted(unit_seconds, reverse=True):
+        loads[loads.index(min(loads))] += seconds
+    return max(loads) + setup_s
+
+
+def _threads_here() -> dict:
+    import numba
+    import torch
+
+    return {"torch": torch.get_num_threads(), "torch_interop": torch.get_num_interop_threads(),
+            "numba": numba.get_num_threads(), "OMP_WAIT_POLICY": __import__("os").environ.get("OMP_WAIT_POLICY")}
 
 
 def make_executor(name: str, scheduler: str | None = None, workers: int = 2, fail_fast: bool = False,

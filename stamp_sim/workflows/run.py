@@ -226,6 +226,8 @@ def _evaluate_all(run: RunConfig, run_dir: Path, meta: dict, done: set, prepared
         failures = executor.map(evaluate_unit, [ConfigUnit(run, c) for c in todo],
                                 lambda unit, rows: _write_unit(run_dir, meta, rows), desc=run.model,
                                 progress=stages.enabled)
+        # per unit (unit, worker, seconds, setup_s): where a slow cluster spends its time
+        meta["unit_times"] = meta.get("unit_times", []) + list(executor.unit_times)
         if failures:
             raise UnitsFailed(failures, len(todo))
         return

@@ -219,7 +219,8 @@ def run_sensitivity(cfg: SensitivityConfig, progress: bool = True, executor: Exe
     wall = time.perf_counter() - start
     meta.update(finished=provenance.utc_now(),
                 timings_s={"reference": t_ref, "scoring": t_score, "allocation": t_alloc, "total": wall},
-                load_average_end=list(os.getloadavg()), groups=len(groups), float_ppl=ref.ppl_eval)
+                load_average_end=list(os.getloadavg()), groups=len(groups), float_ppl=ref.ppl_eval,
+                unit_times=list(getattr(executor, "unit_times", [])))
     axis_label = f"{cfg.axis.value} on {profile.name} ({cfg.axis.unit}, prefill {data.tokens} tokens)"
     info = {"groups": len(groups), "candidates": len(cands), "calib_windows": cfg.calib_windows,
             "windows": cfg.windows, "tokens": data.tokens, "wall_s": wall, "scoring_s": t_score,

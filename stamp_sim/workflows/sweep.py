@@ -159,6 +159,7 @@ def run_sweep(plan: SweepPlan, executor: Executor, run_dir: Path | None = None,
     failures = executor.map(evaluate_unit, todo, lambda unit, rows: _write_unit(run_dir, meta, unit, rows),
                             desc="sweep", progress=progress)
     meta["failed"] = [{"unit": f.unit, "error": f.error} for f in failures]
+    meta["unit_times"] = meta.get("unit_times", []) + list(executor.unit_times)
     if (run_dir / RESULTS).exists():
         _report(run_dir, plan, meta)
     write_json_atomic(meta, run_dir / RUN_JSON)

@@ -13,8 +13,10 @@ than the few seconds of forward passes that rebuild it where it is needed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +80,7 @@ class UnitRows:
     layers: pd.DataFrame
     results: pd.DataFrame
     weights: dict | None
+    setup_s: float = 0.0  # seconds this unit spent building its process's RunContext (first unit only)
 
 
 def unit_seed(seed: int, *parts: object) -> int:
@@ -108,15 +111,18 @@ def build_context(run: RunConfig, progress=None) -> RunContext:
                       tuple(hw_models.load_profile(p) for p in run.profiles))
 
 
-def run_context(run: RunConfig) -> RunContext:
-    """This process's RunContext for `run`'s model and data, built on first use and kept."""
+def run_context(run: RunConfig) -> tuple[RunContext, float]:
+    """This process's RunContext for `run`'s model and data, built on first use and kept, and
+    the seconds this call spent building it (0 when it was kept)."""
     key = _key(run)
     with _lock:
-        if key not in _contexts:
-            while len(_contexts) >= _CACHE_SIZE:
-                _contexts.pop(next(iter(_contexts)))
-            _contexts[key] = build_context(run)
-        return _contexts[key]
+        if key in _contexts:
+            return _contexts[key], 0.0
+        while len(_contexts) >= _CACHE_SIZE:
+            _contexts.pop(next(iter(_contexts)))
+        start = time.perf_counter()
+        _contexts[key] = build_context(run)
+        return _contexts[key], time.perf_counter() - start
 
 
 def baseline_config(cfg, run: RunConfig) -> PrecisionConfig | None:
@@ -153,4 +159,5 @@ def config_rows(run: RunConfig, cfg0: PrecisionConfig | MixedConfig, ctx: RunCon
 
 def evaluate_unit(unit: ConfigUnit) -> UnitRows:
     """Run one unit in this process (what an executor sends to a worker)."""
-    return config_rows(unit.run, unit.config, run_context(unit.run))
+    ctx, setup_s = run_context(unit.run)
+    return dataclasses.replace(config_rows(unit.run, unit.config, ctx), setup_s=setup_s)
