@@ -85,40 +85,80 @@ def _highest_float32():
         torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
-def _float_mm(xt, wt, max_abs_x: int, max_abs_w: int, engine: str, out=None):
+_SCRATCH_MAX_ELEMENTS = 16 << 20
+_scratch = threading.local()
+
+
+def _scratch(slot: str, shape: tuple[int, ...], dtype, device):
+    """A reused CPU tensor per (thread, slot) for operands and partial results that die within
+    one call: fresh multi-MB tensors page-fault on every call, which cost a float32 GEMM of a
+    layer-sized shape about a tenth of its time. None on CUDA or above 16 M elements."""
+    import torch
+
+    numel = 1
+    for n in shape:
+        numel *= n
+    if device.type != "cpu" or numel > _SCRATCH_MAX_ELEMENTS:
+        return None
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    buf = buffers.get((slot, dtype))
+    if buf is None or buf.numel() < numel:
+        buf = buffers[slot, dtype] = torch.empty(numel, dtype=dtype)
+    return buf[:numel].view(shape)
+
+
+def _as(slot: str, tensor, dtype):
+    """`tensor` converted to `dtype`, in a reused buffer where there is one."""
+    buf = _scratch(slot, tuple(tensor.shape), dtype, tensor.device)
+    return tensor.to(dtype) if buf is None else buf.copy_(tensor)
+
+
+def _float_mm(xt, wt, max_abs_x: int, max_abs_w: int, engine: str, out=None, as_float: bool = False):
     """Exact xt @ wt (torch integer tensors) through the float `engine`, in K-chunks; an int32
-    tensor when every sum fits int32 (written into `out` when given), else int64."""
+    tensor when every sum fits int32 (written into `out` when given), else int64. as_float :
+    a one-chunk result may come back as the float tensor itself (integer-valued, exact), for a
+    caller that widens it in its next pass anyway (one pass over M x N saved)."""
     import torch
 
     dtype = torch.float32 if engine == "float32" else torch.float64
     m_rows, k_len = xt.shape
+    n_cols = wt.shape[1]
     fits32 = k_len * max_abs_x * max_abs_w < (1 << 31)
     acc_dtype = torch.int32 if fits32 else torch.int64
     chunk = exact_chunk(engine, max_abs_x, max_abs_w)
-    xf, wf = xt.to(dtype), wt.to(dtype)
+    xf, wf = _as("x", xt, dtype), _as("w", wt, dtype)
+    part = _scratch("part", (m_rows, n_cols), dtype, xt.device)
     with _highest_float32():
         if k_len <= chunk:
-            result = torch.matmul(xf, wf)
+            result = torch.matmul(xf, wf) if part is None else torch.matmul(xf, wf, out=part)
+            if as_float:
+                return result
             if out is not None and fits32:
                 return out.copy_(result)
             return result.to(acc_dtype)
         acc = out.zero_() if (out is not None and fits32) else torch.zeros(
-            (m_rows, wt.shape[1]), dtype=acc_dtype, device=xt.device)
+            (m_rows, n_cols), dtype=acc_dtype, device=xt.device)
+        chunk = -(-k_len // -(-k_len // chunk))  # equal chunks: 1152 = 576 + 576, not 1024 + 128
         for k0 in range(0, k_len, chunk):
-            acc += torch.matmul(xf[:, k0:k0 + chunk], wf[k0:k0 + chunk]).to(acc_dtype)
+            xs, ws = xf[:, k0:k0 + chunk], wf[k0:k0 + chunk]
+            acc += (torch.matmul(xs, ws) if part is None else torch.matmul(xs, ws, out=part)).to(acc_dtype)
     return acc
 
 
 def float_matmul(x: np.ndarray, w: np.ndarray, max_abs_x: int, max_abs_w: int, engine: str,
-                 out: np.ndarray | None = None) -> np.ndarray:
+                 out: np.ndarray | None = None, as_float: bool = False) -> np.ndarray:
     """Exact x (M x K) @ w (K x N) of integers with |x| <= max_abs_x, |w| <= max_abs_w through the
     float `engine` ("float32" or "float64"): int32 when every sum fits it (into `out`, an int32
-    M x N buffer, when given), else int64."""
+    M x N buffer, when given), else int64; with as_float, possibly the integer-valued float
+    result in a reused buffer, valid until this thread's next call."""
     import torch
 
     xt = torch.from_numpy(np.ascontiguousarray(x))
     wt = torch.from_numpy(np.ascontiguousarray(w))
-    result = _float_mm(xt, wt, max_abs_x, max_abs_w, engine, None if out is None else torch.from_numpy(out))
+    result = _float_mm(xt, wt, max_abs_x, max_abs_w, engine, None if out is None else torch.from_numpy(out),
+                       as_float)
     return result.numpy()
 
 

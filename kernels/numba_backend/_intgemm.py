@@ -52,7 +52,7 @@ def _offset(lo: int, hi: int) -> int:
 
 
 def exact_matmul_parts(x: np.ndarray, w: np.ndarray, x_range: tuple[int, int], w_range: tuple[int, int],
-                       out: np.ndarray | None = None):
+                       out: np.ndarray | None = None, integer: bool = True):
     """Exact x (M x K) @ w (K x N) of small integers as core + row[:, None] + col[None, :] + const.
 
     x_range, w_range : (lo, hi) bounds of the values present; each must span <= 256 integers.
@@ -61,6 +61,8 @@ def exact_matmul_parts(x: np.ndarray, w: np.ndarray, x_range: tuple[int, int], w
     corrections into their next pass instead of paying extra passes over M x N.
     out : optional C-contiguous int32 (M x N) buffer the core is written to when it is int32
     (callers looping over tiles reuse one, instead of page-faulting a fresh M x N per call).
+    integer : False lets a float engine return its integer-valued float core (a reused buffer,
+    valid until this thread's next call), for a caller that widens it next anyway.
     """
     m_rows, k_len = x.shape
     n_cols = w.shape[1]
@@ -71,7 +73,7 @@ def exact_matmul_parts(x: np.ndarray, w: np.ndarray, x_range: tuple[int, int], w
     engine = engine_choice("cpu").engine
     if engine != "int8":
         max_x, max_w = max(-x_range[0], x_range[1]), max(-w_range[0], w_range[1])
-        return float_matmul(x, w, max_x, max_w, engine, out), row, col, 0
+        return float_matmul(x, w, max_x, max_w, engine, out, as_float=not integer), row, col, 0
     import torch
 
     a = _offset(*x_range)
@@ -98,10 +100,10 @@ def exact_matmul_parts(x: np.ndarray, w: np.ndarray, x_range: tuple[int, int], w
 
 
 def exact_matmul(x: np.ndarray, w: np.ndarray, x_range: tuple[int, int], w_range: tuple[int, int],
-                 out: np.ndarray | None = None) -> np.ndarray:
-    """Exact x @ w: int32 (M x N) for int8 operands with K <= 131071 (callers widen it in their
-    next pass), else int64. See exact_matmul_parts (and its `out`)."""
-    core, row, col, const = exact_matmul_parts(x, w, x_range, w_range, out)
+                 out: np.ndarray | None = None, integer: bool = True) -> np.ndarray:
+    """Exact x @ w: int32 (M x N) when every sum fits it (callers widen it in their next pass),
+    else int64. See exact_matmul_parts (and its `out`, `integer`)."""
+    core, row, col, const = exact_matmul_parts(x, w, x_range, w_range, out, integer)
     if not (row.any() or col.any() or const):
         return core
     return core.astype(np.int64) + row[:, None] + col[None, :] + const

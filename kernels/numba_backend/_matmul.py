@@ -136,7 +136,7 @@ def matmul_numba(xo: Operand, wo: Operand, acc: AccumulatorSpec, counts: bool = 
     globally_safe = reg.tile * max_product <= reg.in_hi and k_len * max_product <= reg.out_hi
     wrap_bits = values_only_wrap_bits(acc)
     if globally_safe or (not counts and wrap_bits is not None):
-        s = exact_matmul(x, w, (xo.lo, xo.hi), (wo.lo, wo.hi), out=scratch_int32(m_rows, n_cols))
+        s = exact_matmul(x, w, (xo.lo, xo.hi), (wo.lo, wo.hi), out=scratch_int32(m_rows, n_cols), integer=False)
         value_sh = 0 if globally_safe or wrap_bits >= 64 else 64 - wrap_bits
         _bounds.fill_values(s, value_sh, values)
         return MatmulResult(values, lazy_zeros((m_rows, n_cols)) if counts else None)
