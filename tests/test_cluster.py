@@ -230,6 +230,20 @@ def test_each_worker_runs_its_units_on_its_share_of_the_cpus(cluster):
     for pool in pools.values():
         assert pool["torch"] == share and pool["numba"] == share and pool["torch_interop"] == 1, pool
         assert pool["OMP_WAIT_POLICY"] == "PASSIVE"
+        assert pool["MALLOC_TRIM_THRESHOLD_"] is None  # the nanny's default made units 2.3x slower
+
+
+def test_restore_malloc_acts_only_where_a_trim_threshold_is_fixed():
+    import subprocess
+    import sys
+
+    code = "from stamp_sim.workflows.threads import restore_malloc; print(restore_malloc())"
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    fixed = subprocess.run([sys.executable, "-c", code], env={**env, "MALLOC_TRIM_THRESHOLD_": "65536"},
+                           capture_output=True, text=True, check=True).stdout.strip()
+    free = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    assert (fixed, free) == ("True", "False")
 
 
 def test_run_json_has_a_per_unit_time_table(tmp_path, cluster):

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from stamp_sim.workflows.threads import limit_threads, unit_threads
+from stamp_sim.workflows.threads import limit_threads, restore_malloc, unit_threads
 
 __all__ = ["UnitThreads"]
 
 
 class UnitThreads(WorkerPlugin):
     """On every worker that joins (now or later), limit torch, Numba and OpenMP to the unit's
-    threads. threads : per unit; None means ``unit_threads(task threads of that worker)``."""
+    threads, and undo the nanny's fixed malloc trim threshold (threads.restore_malloc).
+    threads : per unit; None means ``unit_threads(task threads of that worker)``."""
 
     name = "stamp-sim-unit-threads"
 
@@ -24,4 +25,4 @@ class UnitThreads(WorkerPlugin):
     def setup(self, worker) -> None:
         state = getattr(worker, "state", worker)
         threads = self.threads or unit_threads(getattr(state, "nthreads", 1))
-        worker.stamp_sim_threads = limit_threads(threads)
+        worker.stamp_sim_threads = {**limit_threads(threads), "malloc_restored": restore_malloc()}

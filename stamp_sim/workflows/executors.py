@@ -10,6 +10,7 @@ by Dask, and the ones already written stay written. A unit that raises is return
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import uuid
@@ -166,9 +167,13 @@ class DaskExecutor:
             threads = unit_threads(share=workers)
             # env reaches each worker process before torch, Numba or OpenMP load (the plugin
             # below then sets what can still be set, for external workers too)
-            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=":0",  # any free port: clusters may share a host
-                                        silence_logs=logging.ERROR, env=thread_environment(threads))
+            # and no fixed malloc trim threshold, which the nanny would set (threads.restore_malloc)
+            import dask
+
+            with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+                self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                            dashboard_address=":0",  # any free port: clusters may share a host
+                                            silence_logs=logging.ERROR, env=thread_environment(threads))
             scheduler = self.cluster.scheduler_address
         try:
             self.client = Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
@@ -255,7 +260,8 @@ def _threads_here() -> dict:
     import torch
 
     return {"torch": torch.get_num_threads(), "torch_interop": torch.get_num_interop_threads(),
-            "numba": numba.get_num_threads(), "OMP_WAIT_POLICY": __import__("os").environ.get("OMP_WAIT_POLICY")}
+            "numba": numba.get_num_threads(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+            "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_")}
 
 
 def make_executor(name: str, scheduler: str | None = None, workers: int = 2, fail_fast: bool = False,
