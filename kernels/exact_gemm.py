@@ -37,6 +37,7 @@ __all__ = ["ENGINES", "ENV_VAR", "EngineChoice", "ExactGemmError", "choose", "en
 ENGINES = ("int8", "float32", "float64")
 ENV_VAR = "STAMP_SIM_EXACT_GEMM"
 _EXACT_LIMIT = {"float32": 1 << 24, "float64": 1 << 53}
+INT8_CHUNK_K = 131071  # int8 engine: K * 128 * 128 must stay below 2^31 in its int32 sums
 _PROBE_SHAPE = (256, 1536, 512)  # M, K, N: a layer-sized int8 GEMM with two float32 chunks
 _PROBE_REPEATS = 3
 
@@ -86,7 +87,7 @@ def _highest_float32():
 
 
 _SCRATCH_MAX_ELEMENTS = 16 << 20
-_scratch = threading.local()
+_per_thread = threading.local()
 
 
 def _scratch(slot: str, shape: tuple[int, ...], dtype, device):
@@ -100,9 +101,9 @@ def _scratch(slot: str, shape: tuple[int, ...], dtype, device):
         numel *= n
     if device.type != "cpu" or numel > _SCRATCH_MAX_ELEMENTS:
         return None
-    buffers = getattr(_scratch, "buffers", None)
+    buffers = getattr(_per_thread, "buffers", None)
     if buffers is None:
-        buffers = _scratch.buffers = {}
+        buffers = _per_thread.buffers = {}
     buf = buffers.get((slot, dtype))
     if buf is None or buf.numel() < numel:
         buf = buffers[slot, dtype] = torch.empty(numel, dtype=dtype)
@@ -179,11 +180,10 @@ def torch_exact_mm(a, b, engine: str):
     engine needs int8-range operands; others fall back to the float engines' bound."""
     import torch
 
-    max_a = int(a.abs().max()) if a.numel() else 0
-    max_b = int(b.abs().max()) if b.numel() else 0
-    fits_int8 = bool(a.numel() == 0 or (a.min() >= -128 and a.max() <= 127)) and bool(
-        b.numel() == 0 or (b.min() >= -128 and b.max() <= 127))
-    if engine == "int8" and fits_int8 and a.shape[1] <= 131071:
+    (lo_a, hi_a), (lo_b, hi_b) = (map(int, torch.aminmax(t)) if t.numel() else (0, 0) for t in (a, b))
+    max_a, max_b = max(-lo_a, hi_a), max(-lo_b, hi_b)
+    fits_int8 = min(lo_a, lo_b) >= -128 and max(hi_a, hi_b) <= 127
+    if engine == "int8" and fits_int8 and a.shape[1] <= INT8_CHUNK_K:
         a8, b8 = a.to(torch.int8), b.to(torch.int8)
         if a.is_cuda:
             a8, b8, m_rows, n_cols = _pad_for_cuda_int_mm(a8, b8)

@@ -14,11 +14,10 @@ import threading
 
 import numpy as np
 
+from ..exact_gemm import INT8_CHUNK_K as _CHUNK_K
 from ..exact_gemm import engine_choice, float_matmul
 
 __all__ = ["exact_matmul", "exact_matmul_parts", "scratch_int32"]
-
-_CHUNK_K = 131071  # K * 128 * 128 must stay below 2^31
 
 
 _SCRATCH_MAX_BYTES = 64 << 20

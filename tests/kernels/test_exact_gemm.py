@@ -132,3 +132,22 @@ def test_forcing_an_engine_this_machine_lacks_says_so(monkeypatch):
     with pytest.raises(ExactGemmError, match=r"STAMP_SIM_EXACT_GEMM=int8: this machine has no exact int8") as err:
         engine_choice()
     assert "\n" not in str(err.value)
+
+
+def test_reused_buffers_are_per_thread():
+    """Two threads (Dask task threads, say) never share a scratch buffer of the float engines."""
+    import threading
+
+    ptrs = []
+
+    def grab():
+        ptrs.append(exact_gemm._scratch("part", (4, 4), torch.float32, torch.device("cpu")).data_ptr())
+
+    threads = [threading.Thread(target=grab) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    grab()
+    grab()
+    assert ptrs[0] != ptrs[1] and ptrs[2] == ptrs[3]
