@@ -138,12 +138,17 @@ def test_reused_buffers_are_per_thread():
     """Two threads (Dask task threads, say) never share a scratch buffer of the float engines."""
     import threading
 
-    ptrs = []
+    held, ptrs = [], []
+    both_alive = threading.Barrier(2)
 
-    def grab():
-        ptrs.append(exact_gemm._scratch("part", (4, 4), torch.float32, torch.device("cpu")).data_ptr())
+    def grab(wait=False):
+        buf = exact_gemm._scratch("part", (4, 4), torch.float32, torch.device("cpu"))
+        held.append(buf)  # kept alive, so a freed buffer's address cannot come back
+        ptrs.append(buf.data_ptr())
+        if wait:
+            both_alive.wait()  # both threads hold theirs at once
 
-    threads = [threading.Thread(target=grab) for _ in range(2)]
+    threads = [threading.Thread(target=grab, args=(True,)) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
