@@ -103,10 +103,16 @@ def evaluate_config(model, cfg: PrecisionConfig | MixedConfig, data: EvalData, r
             with stages.stage(f"{prefix}calibrating activations (KLT / SmoothQuant)"), calibration(model):
                 run_calibration(model, data, device)
         steps = calibration_steps(layers)
+        spent: dict = {}
         with stages.stage(f"{prefix}calibrating weights", total=steps, unit="layer group") if steps \
                 else _nothing() as bar:
             weights = calibrate_weights(model, layers, data.calibration or data.evaluation[:1],
-                                        lambda batch: model_outputs(model, batch, data.kind, device), progress=bar)
+                                        lambda batch: model_outputs(model, batch, data.kind, device), progress=bar,
+                                        timings=spent)
+        if spent:  # the parts of calibration, for --profile-stages
+            for part in ("forwards", "solve", "cache"):
+                stages.add(f"{prefix}calibrating weights / {part}" + (" (hit)" if part == "cache" and
+                                                                     spent["cache_hit"] else ""), spent[part])
         int_path = choose_paths(layers)
         reset_kv_stats(model)  # calibration passes do not count
         what = f", {int_path} layers on the integer kernels" if int_path else ""

@@ -16,7 +16,7 @@ import torch
 from stamp_sim.config import MixedConfig, PrecisionConfig
 from stamp_sim.models import LoadedModel, ModelKind
 
-__all__ = ["available_memory_bytes", "config_problems", "memory_estimate_bytes", "sequence_problems"]
+__all__ = ["available_memory_bytes", "calibration_note", "config_problems", "memory_estimate_bytes", "sequence_problems"]
 
 _GIB = 1 << 30
 # Share of the available memory a run may be estimated to need before it is refused: the
@@ -145,3 +145,22 @@ def _kv_problems(configs, loaded: LoadedModel) -> list[str]:
     return [f"config {name!r} sets kv_bits, but {type(loaded.model).__name__} has no attention module transformers' "
             "attention interface runs (Llama, Mistral, Qwen2/3, Gemma, Phi-3 style); allowed: kv_bits None on this "
             "model" for name in asking]
+
+
+def calibration_note(configs, work: pd.DataFrame, calib_tokens: int) -> str:
+    """One line when a config calibrates weights (GPTQ, GPFQ, AXE) on fewer tokens than the
+    widest layer it calibrates has in-features, else "".
+
+    Why: a layer's Hessian sum x^T x over T tokens has rank at most T, so with T < in_features
+    the damping term decides the solve in the missing directions and GPTQ can end worse than
+    round to nearest (SmolLM2-135M per-channel W4: see benchmarks/gptq_defaults.py).
+    """
+    widest = int(work["k"].max()) if len(work) else 0
+    names = [c.name for c in configs for p in (c.configs() if isinstance(c, MixedConfig) else [c])
+             if p.w_bits is not None and p.weight_method != "rtn"]
+    if not names or calib_tokens >= widest:
+        return ""
+    names = list(dict.fromkeys(names))
+    return (f"note: {', '.join(names[:3])}{' and others' if len(names) > 3 else ''} calibrate weights on "
+            f"{calib_tokens} tokens, fewer than the widest layer's {widest} in-features (its Hessian is rank "
+            f"deficient, so GPTQ may do worse than round to nearest); give --calib-windows x --tokens >= {widest}")

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 from tqdm.auto import tqdm
 
+from stamp_sim.stage_profile import PeakMemory, StageRecord
+
 __all__ = ["Stages", "QUIET"]
 
 
@@ -34,10 +36,25 @@ class Stages:
     writing the report ... 2.5 s
     """
 
-    def __init__(self, enabled: bool = True, file=None, clock=time.monotonic) -> None:
+    def __init__(self, enabled: bool = True, file=None, clock=time.monotonic, profile: bool = False) -> None:
         self.enabled = enabled
         self.file = file if file is not None else sys.stderr
         self._clock = clock
+        #: with ``profile``: every finished stage's wall time and peak memory, in order
+        #: (``stamp-sim run --profile-stages``); recorded whether or not lines are printed
+        self.records: list[StageRecord] | None = [] if profile else None
+        self._memory = PeakMemory() if profile else None
+
+    @property
+    def peak_overall_mb(self) -> float:
+        """The process's peak resident memory over the profiled stages (MB); NaN unprofiled."""
+        return self._memory.overall() if self._memory is not None else float("nan")
+
+    def add(self, name: str, seconds: float, peak_mb: float = float("nan")) -> None:
+        """Record a part of a stage timed by its own code (e.g. the GPTQ solve inside weight
+        calibration), when profiling. seconds : wall time; peak_mb : MB, NaN when unknown."""
+        if self.records is not None:
+            self.records.append(StageRecord(name, seconds, peak_mb))
 
     def say(self, line: str) -> None:
         """Print one line (a note before a slow stage), unless disabled."""
@@ -48,6 +65,18 @@ class Stages:
     def stage(self, name: str, total: int | None = None, unit: str = "step") -> Iterator:
         """A stage: yields a bar to ``update(1)`` per step when ``total`` is given (steps of
         similar cost), else a no-op; start and end lines otherwise. Times in seconds."""
+        if self.records is None:
+            with self._shown(name, total, unit) as bar:
+                yield bar
+            return
+        self._memory.reset()
+        start = time.perf_counter()
+        with self._shown(name, total, unit) as bar:
+            yield bar
+        self.records.append(StageRecord(name, time.perf_counter() - start, self._memory.peak_mb()))
+
+    @contextlib.contextmanager
+    def _shown(self, name: str, total: int | None, unit: str) -> Iterator:
         if not self.enabled:
             yield _NoBar()
             return

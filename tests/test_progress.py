@@ -56,3 +56,66 @@ def test_run_reports_each_stage_in_order(tmp_path):
     positions = [text.find(line) for line in expected]
     assert -1 not in positions, [line for line, p in zip(expected, positions) if p == -1]
     assert positions == sorted(positions)
+
+
+def test_a_profiled_stage_records_its_time_and_peak_memory_even_when_quiet():
+    import numpy as np
+
+    stages = Stages(enabled=False, profile=True)
+    with stages.stage("config 1 of 2 w4a4: evaluating", total=2):
+        big = np.ones(64 << 20, dtype=np.uint8)  # 64 MB touched inside the stage
+        big[::4096] = 2
+        del big  # freed (an mmap-sized block goes back to the OS) before the next stage
+    with stages.stage("writing the report"):
+        pass
+    stages.add("config 1 of 2 w4a4: calibrating weights / solve", 1.5)
+    first, second, part = stages.records
+    assert (first.name, second.name, part.seconds) == ("config 1 of 2 w4a4: evaluating", "writing the report", 1.5)
+    assert first.seconds >= 0 and second.seconds >= 0
+    # the 64 MB array was alive in the first stage only; with a resettable peak the second's is lower
+    if stages._memory.per_stage:
+        assert first.peak_mb - second.peak_mb > 48
+    assert stages.peak_overall_mb >= first.peak_mb
+
+
+def test_profile_table_splits_configs_from_run_wide_stages():
+    from stamp_sim.stage_profile import StageRecord, profile_text, split_label, stage_table
+
+    assert split_label("config 3 of 9 w4a4-stamp: evaluating, 2 layers on the integer kernels") == ("w4a4-stamp",
+                                                                                                     "evaluating")
+    assert split_label("loading model smollm2-135m") == ("", "loading model smollm2-135m")
+    records = [StageRecord("loading model m", 2.0, 500.0), StageRecord("config 1 of 2 a: evaluating", 3.0, 600.0),
+               StageRecord("config 1 of 2 a: calibrating weights", 4.0, 700.0),
+               StageRecord("config 1 of 2 a: calibrating weights / solve", 1.0, float("nan")),
+               StageRecord("config 2 of 2 b: evaluating", 5.0, 650.0)]
+    table = stage_table(records)
+    assert list(table.config) == ["", "a", "a", "a", "b"]
+    text = profile_text(records, total_s=15.0, overall_peak_mb=710.0)
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("config (seconds)"))
+    # stages in the order a config runs them, the part right after its stage
+    assert header.split()[2:7] == ["calibrating", "weights", "weights:", "solve", "evaluating"]
+    assert any(line.split()[:1] == ["a"] and line.split()[-2:] == ["7.0", "700"] for line in lines)
+    assert any(line.startswith("all configs") and line.split()[-2:] == ["12.0", "700"] for line in lines)
+    assert lines[-1] == "wall time 15.0 s (1.0 s outside the stages above); peak resident memory 710 MB"
+
+
+def test_run_profile_stages_writes_stages_csv(tmp_path):
+    from click.testing import CliRunner
+
+    from stamp_sim.cli import main
+    from stamp_sim.report import read_table
+
+    configs = tmp_path / "c.yaml"
+    configs.write_text("- fp\n- w4a8\n")
+    result = CliRunner().invoke(main, ["run", "--model", "tiny-llama", "--hw", "tiny", "--configs", str(configs),
+                                       "--tokens", "16", "--windows", "1", "--calib-windows", "1", "--out",
+                                       str(tmp_path / "r"), "--no-progress", "--profile-stages"])
+    assert result.exit_code == 0, result.output
+    assert "peak resident memory" in result.output
+    (run_dir,) = (tmp_path / "r").iterdir()
+    table = read_table(run_dir / "stages.csv")
+    assert list(table.columns) == ["config", "stage", "seconds", "peak_mb"]
+    assert {"fp", "w4a8"} <= set(table.config)
+    assert "writing the report (figures, report.md, report.html)" in set(table.stage)
+    assert (table.seconds >= 0).all()

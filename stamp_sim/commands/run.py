@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ from click.core import ParameterSource
 from stamp_sim.commands._cluster import cluster_options, executor_for
 from stamp_sim.commands._errors import one_line_errors
 from stamp_sim.config import PRESETS, RunConfig, load_configs
+from stamp_sim.progress import Stages
 
 # CLI option -> RunConfig field, for the options a resumed run must not contradict.
 _RUN_OPTIONS = {"profiles": "profiles", "model": "model", "configs_file": "configs", "tokens": "tokens",
@@ -62,10 +64,13 @@ def _resumed(ctx: click.Context, resume_dir: str, options: dict) -> RunConfig:
               help="Layers per config in the exact-accumulator agreement check (evenly spaced). Accuracy always "
                    "runs every layer whose accumulator can overflow through the integer kernels.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
+@click.option("--profile-stages", is_flag=True, default=False,
+              help="Print wall time and peak memory of every stage (per config) at the end, and write them to "
+                   "the run directory's stages.csv (the local executor's stages; Dask units are in run.json).")
 @cluster_options
 @click.pass_context
 def run(ctx, profiles, model, data, data_field, configs_file, tokens, windows, calib_windows, seed, out, resume_dir,
-        device, int_layers, progress, executor, scheduler, workers):
+        device, int_layers, progress, profile_stages, executor, scheduler, workers):
     """Evaluate precision configs on a real model and price them on hardware profiles.
 
     Writes results.csv, layers.csv, run.json, figures, report.md and report.html into a
@@ -88,10 +93,26 @@ def run(ctx, profiles, model, data, data_field, configs_file, tokens, windows, c
         from stamp_sim.workflows.run import run_experiment
 
         model_spec(run_cfg.model)  # unknown names and bad paths fail before anything is written
+        stages = Stages(enabled=progress, profile=profile_stages)
+        start = time.perf_counter()
         with executor_for(executor, scheduler, workers) as ex:
-            run_dir = run_experiment(run_cfg, Path(resume_dir) if resume_dir else None, progress=progress,
-                                     executor=ex)
+            run_dir = run_experiment(run_cfg, Path(resume_dir) if resume_dir else None, stages=stages, executor=ex)
+        wall_s = time.perf_counter() - start
     _print_summary(run_dir)
+    if profile_stages:
+        _print_profile(run_dir, stages, wall_s)
+
+
+def _print_profile(run_dir: Path, stages: Stages, wall_s: float) -> None:
+    from stamp_sim.report import write_csv_atomic
+    from stamp_sim.stage_profile import profile_text, stage_table
+
+    if stages.records:
+        write_csv_atomic(stage_table(stages.records), run_dir / "stages.csv")
+    click.echo("")
+    click.echo(profile_text(stages.records or [], wall_s, stages.peak_overall_mb))
+    if stages.records:
+        click.echo(f"stage profile: {run_dir / 'stages.csv'}")
 
 
 # Summary columns left to the report, so the screen stays under ~180 characters wide.

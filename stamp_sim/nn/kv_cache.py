@@ -61,6 +61,7 @@ class KVQuantizer:
         self.seq = (sequence_transform_from(config.seq_transform, config.transform_parameters())
                     if config.uses_sequence_transform else None)
         self.stats = KVStats()
+        self.active = True  # False: K / V pass through in float (weight calibration's forwards)
 
     def row_bits(self, rows: int, device) -> torch.Tensor:
         """Widths in bits of the cache's `rows` (transformed) rows: first-k at a_high_bits."""
@@ -71,6 +72,8 @@ class KVQuantizer:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.active:
+            return x
         cfg = self.config
         tokens = x.shape[-2]
         seq = sequence_for(self.seq, tokens, cfg.sink_tokens)
@@ -147,6 +150,11 @@ def remove_kv_quantization(model) -> None:
     if hasattr(model, _SAVED):
         model.config._attn_implementation = getattr(model, _SAVED)
         delattr(model, _SAVED)
+
+
+def kv_quantizers(model) -> list[KVQuantizer]:
+    """Every K / V quantizer installed in `model`."""
+    return [q for _, m in model.named_modules() if (q := getattr(m, _ATTR, None)) is not None]
 
 
 def reset_kv_stats(model) -> None:

@@ -85,6 +85,7 @@ class StampLinear(nn.Module):
         self.config = config
         self.layer_name = name
         self.mode = "fake"
+        self.weights_only = False  # True: activations in float, only the weight quantized (weight calibration)
         self.record_stats = False
         self.stats = LayerStats()
         self.calibrating = False
@@ -162,6 +163,11 @@ class StampLinear(nn.Module):
         self._calibrated_weight = qt
         self._qweight = None
         self._int_weight = None
+
+    @property
+    def calibrated_weight(self):
+        """The QuantizedTensor set by set_quantized_weight (e.g. GPTQ's), None otherwise."""
+        return self._calibrated_weight
 
     def _weight_quant(self):
         cfg = self.config
@@ -279,6 +285,8 @@ class StampLinear(nn.Module):
             return self.linear(x)
         if cfg.a_bits is None and cfg.w_bits is None:
             return self.linear(x)
+        if self.weights_only:
+            return self.weight_only_forward(x)
         squeeze = x.dim() == 2
         if squeeze:
             x = x.unsqueeze(0)
@@ -291,6 +299,14 @@ class StampLinear(nn.Module):
         else:
             y = self.fake_forward(x)
         return y.squeeze(0) if squeeze else y
+
+    def weight_only_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(X R) Q(R^T W)^T + b: the quantized weight on the float (feature-transformed) input,
+        no sequence transform, no activation quantizer, no statistics."""
+        if self.config.w_bits is None:
+            return self.linear(x)
+        y = self.feature.transform_activations(x) @ self.quantized_weight().T.to(x.dtype)
+        return y + self.linear.bias if self.linear.bias is not None else y
 
     def fake_forward(self, x: torch.Tensor) -> torch.Tensor:
         """The fake-quant float path on x (batch, tokens, in), whatever ``mode`` says."""

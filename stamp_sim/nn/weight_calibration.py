@@ -3,8 +3,9 @@
 As the reference GPTQ does (its "true sequential" order), the layers are visited in
 execution order, a group of layers that read the same input (q/k/v, gate/up) at a time.
 Each group's Hessian H = sum (X R)^T (X R) comes from its inputs on the calibration
-windows *with every earlier layer already quantized* (weights and activations, as the
-config runs them), R the layer's feature transform (the weight quantized is R^T W); each
+windows *with every earlier layer's weights already quantized* and activations in float
+(``weights_only``: the reference's setting, in which QuaRot adds activation quantizers only
+after GPTQ), R the layer's feature transform (the weight quantized is R^T W); each
 window's first token (the attention sink) counts ``gptq_sink_weight`` times (see
 ``layer_hessian``).
 Blocks already finished are not recomputed: their outputs on each window are captured
@@ -12,26 +13,31 @@ once and replayed (``stamp_sim.nn.replay``), and a forward stops as soon as the 
 input is seen, so the whole model costs about two forward passes per block.
 
 Quantized weights are cached under ``cache_dir()/weights`` by a key of the model's
-weights, the config and the calibration inputs, so reruns and resumes reuse them.
+weights, the weight side of the config and the calibration inputs, so reruns, resumes and
+configs that differ only in their activations (a STaMP config and its baseline) reuse them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
 from stamp_sim.models.cache import cache_dir
 from stamp_sim.models.workload import block_index, input_group
+from stamp_sim.nn.kv_cache import kv_quantizers
+from stamp_sim.nn.linear import StampLinear
 from stamp_sim.nn.replay import block_list, replay_blocks
 from stamp_sim.quant import QuantizedTensor
 from stamp_sim.nn.integer import accumulator_budget
 from stamp_sim.quant.a2q import A2QConfig
 
-__all__ = ["calibrate_weights", "layer_hessian", "weights_key"]
+__all__ = ["WEIGHT_FIELDS", "calibrate_weights", "layer_hessian", "weights_key", "weights_only"]
 
 
 class _Seen(Exception):
@@ -154,16 +160,26 @@ def _budget_fields(cfg) -> tuple | None:
     return None if budget is None else (budget.acc_bits, budget.tile, budget.outer_bits, budget.x_bits)
 
 
+#: The config fields a layer's calibrated weights depend on (with the transformed weight R^T W,
+#: which carries the feature transform, and AXE's accumulator budget). Activation bits, the
+#: sequence transform and the K / V cache are not among them: calibration forwards run the
+#: activations in float (``weights_only``), so a STaMP config and its baseline share weights.
+WEIGHT_FIELDS = ("w_bits", "w_granularity", "w_group_size", "w_symmetric", "w_clip", "weight_l1", "weight_method",
+                 "gptq_damp", "gptq_act_order", "gptq_sink_weight", "feature_transform")
+
+
 def weights_key(model, layers: dict, batches: Sequence[dict]) -> str:
-    """Hex key of what the calibrated weights depend on: the layers' float weights and
-    configs (names aside), and the calibration inputs."""
+    """Hex key of what the calibrated weights depend on: every layer's weight-side config
+    (WEIGHT_FIELDS, the AXE budget) and transformed float weight R^T W, and the calibration
+    inputs."""
     h = hashlib.sha256()
     for name, layer in layers.items():
-        cfg = {k: v for k, v in layer.config.to_dict().items() if k not in ("name", "description", "baseline")}
+        fields = layer.config.to_dict()
+        cfg = {k: fields[k] for k in WEIGHT_FIELDS}
         cfg["accumulator"] = _budget_fields(layer.config)  # what the weights depend on, no more
         h.update(name.encode())
         h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
-        h.update(layer.linear.weight.detach().cpu().float().numpy().tobytes())
+        h.update(layer.transformed_weight().detach().cpu().float().numpy().tobytes())
     for batch in batches:
         for key in sorted(batch):
             h.update(key.encode())
@@ -206,34 +222,73 @@ def _save(path, weights: dict[str, QuantizedTensor]) -> None:
     tmp.replace(path)  # atomic: a reader sees no entry or the whole one
 
 
+@contextlib.contextmanager
+def weights_only(model) -> Iterator[None]:
+    """Within this block every StampLinear of `model` runs its quantized weight on float
+    activations (no activation quantizer, no sequence transform, no statistics) and the K / V
+    cache stays float: the reference GPTQ's calibration (QuaRot quantizes activations only
+    after GPTQ), and what lets configs that differ only in activations share weights."""
+    layers = [m for m in model.modules() if isinstance(m, StampLinear)]
+    kv = kv_quantizers(model)
+    saved = [(m.weights_only, m.record_stats) for m in layers]
+    for m in layers:
+        m.weights_only, m.record_stats = True, False
+    for q in kv:
+        q.active = False
+    try:
+        yield
+    finally:
+        for m, (only, record) in zip(layers, saved):
+            m.weights_only, m.record_stats = only, record
+        for q in kv:
+            q.active = True
+
+
 @torch.no_grad()
 def calibrate_weights(model, layers: dict, batches: Sequence[dict], forward: Callable[[dict], object],
-                      progress=None, use_cache: bool = True) -> str:
+                      progress=None, use_cache: bool = True, timings: dict | None = None) -> str:
     """Quantize the weights of every layer of `layers` ({name: StampLinear}) that needs
     calibration (weight_method gptq / gpfq), in model order; returns the cache key.
 
     batches : calibration inputs (keyword dicts); forward(batch) runs the model on one.
     progress : a tqdm bar updated once per layer group.
+    timings : filled, when given, with where the time went (seconds): "forwards" (the
+        calibration forwards and Hessians), "solve" (GPTQ / GPFQ), "cache" (key, load, save),
+        and "cache_hit" (bool).
     """
     todo = {n: m for n, m in layers.items() if m.needs_weight_calibration}
     if not todo:
         return ""
-    key = weights_key(model, todo, batches)
+    spent = {"forwards": 0.0, "solve": 0.0, "cache": 0.0, "cache_hit": False}
+    start = time.perf_counter()
+    key = weights_key(model, layers, batches)
     path = cache_dir() / "weights" / f"{key}.pt"
-    if use_cache and _load(path, todo):
-        return key
+    spent["cache_hit"] = use_cache and _load(path, todo)
+    spent["cache"] += time.perf_counter() - start
+    if not spent["cache_hit"]:
+        with weights_only(model):
+            _calibrate(model, todo, batches, forward, progress, spent)
+        if use_cache:
+            start = time.perf_counter()
+            _save(path, {n: m.calibrated_weight for n, m in todo.items()})
+            spent["cache"] += time.perf_counter() - start
+    if timings is not None:
+        timings.update(spent)
+    return key
+
+
+def _calibrate(model, todo: dict, batches, forward, progress, spent: dict) -> None:
     stopper = _Stopper(model, batches, forward)
-    done: dict[str, QuantizedTensor] = {}
     for group in _groups(todo):
+        start = time.perf_counter()
         block = block_index(group[0])
         for earlier in range(stopper.finished, max(block, 0)):
             stopper.finish_block(earlier)
         hessian = _hessian(stopper, todo[group[0]])
+        middle = time.perf_counter()
         for name in group:
-            done[name] = quantize_from_hessian(todo[name], hessian)
-            todo[name].set_quantized_weight(done[name])
+            todo[name].set_quantized_weight(quantize_from_hessian(todo[name], hessian))
+        spent["forwards"] += middle - start
+        spent["solve"] += time.perf_counter() - middle
         if progress is not None:
             progress.update(1)
-    if use_cache:
-        _save(path, done)
-    return key

@@ -93,6 +93,9 @@ def _bits_tensor(bits, x: torch.Tensor, granularity: Granularity) -> torch.Tenso
     if isinstance(bits, (int, np.integer)) and not isinstance(bits, bool):
         _check_bits_scalar(bits)
         return torch.tensor(int(bits), device=x.device)
+    if not isinstance(bits, (torch.Tensor, np.ndarray)):
+        raise ValueError(f"bits={bits!r} is not an integer width; allowed: an integer {MIN_BITS}..{MAX_BITS}, or an "
+                         "integer tensor / array of one width per row")
     b, _ = as_tensor(bits)
     b = b.to(device=x.device)
     if b.is_floating_point() or b.dtype == torch.bool:

@@ -19,7 +19,7 @@ from stamp_sim.config import ConfigError, PrecisionConfig, RunConfig
 from stamp_sim.config_eval import adapt_config
 from stamp_sim.evaluation import float_reference, prepare_data
 from stamp_sim.models import LoadedModel, load_model, model_spec, workload
-from stamp_sim.preflight import config_problems, sequence_problems
+from stamp_sim.preflight import calibration_note, config_problems, sequence_problems
 from stamp_sim.progress import Stages
 from stamp_sim.report import (append_rows_atomic, new_run_dir, read_table, write_csv_atomic, write_json_atomic,
                               write_report)
@@ -167,6 +167,9 @@ def _prepare(run: RunConfig, stages: Stages):
         data = prepare_data(loaded, run.tokens, run.windows, run.calib_windows, run.seed, run.data, run.data_field)
     work = workload(loaded, data.tokens)
     _check_edges(run, loaded, data, work)
+    note = calibration_note(run.configs, work, len(data.calibration or data.evaluation[:1]) * data.tokens)
+    if note:
+        stages.say(note)
     return profiles, loaded, data, work
 
 

@@ -28,7 +28,8 @@ def cache(tmp_path, monkeypatch):
 
 def test_each_hessian_comes_from_inputs_under_the_earlier_quantized_layers(cache, monkeypatch):
     """Oracle: after calibration every layer is final, so one plain forward of the quantized
-    model (no replay, no early stop) sees each layer's input exactly as calibration saw it."""
+    model (no replay, no early stop; weights quantized, activations float) sees each layer's
+    input exactly as calibration saw it."""
     model = tiny_llama()
     seen = {}
     real = wc.quantize_from_hessian
@@ -53,7 +54,7 @@ def test_each_hessian_comes_from_inputs_under_the_earlier_quantized_layers(cache
             hessian.add_(rows.T @ rows + 63.0 * first.T @ first)
 
         handle = layer.register_forward_pre_hook(capture)
-        with torch.no_grad():
+        with torch.no_grad(), wc.weights_only(model):
             for batch in batches:
                 _forward(model)(batch)
         handle.remove()
@@ -93,7 +94,7 @@ def test_gptq_lowers_each_layers_output_error_on_its_calibration_inputs(cache, p
         for layer in layers.values():
             xs = []
             h = layer.register_forward_pre_hook(lambda m, a, xs=xs: xs.append(a[0].double()))
-            with torch.no_grad():
+            with torch.no_grad(), wc.weights_only(model):
                 for batch in batches:
                     _forward(model)(batch)
             h.remove()
@@ -103,3 +104,27 @@ def test_gptq_lowers_each_layers_output_error_on_its_calibration_inputs(cache, p
         errors[method] = total
         restore_model(model)
     assert errors["gptq"] < 0.8 * errors["rtn"], errors
+
+
+def test_configs_that_differ_only_in_activations_share_weights(cache):
+    """Calibration runs activations in float, so a STaMP config and its baseline (and any
+    change of activation bits, sequence transform or K / V bits) calibrate the same weights
+    under the same key; a change on the weight side gets a new key."""
+    model = tiny_llama()
+    base = get_preset("w4a4-quarot")
+    keys, weights = {}, {}
+    variants = {"base": base, "stamp": get_preset("w4a4-quarot-stamp"),
+                "acts": base.replace(a_bits=8, high_rows=0, kv_bits=4),
+                "damp": base.replace(gptq_damp=0.05), "group": base.replace(w_granularity="per-group", w_group_size=32)}
+    for name, cfg in variants.items():
+        layers = quantize_model(model, cfg)
+        keys[name] = calibrate_weights(model, layers, _batches(), _forward(model))
+        weights[name] = {n: m.quantized_weight().clone() for n, m in layers.items()}
+        restore_model(model)
+    assert keys["base"] == keys["stamp"] == keys["acts"]
+    assert len({keys["base"], keys["damp"], keys["group"]}) == 3
+    # and the shared weights are the ones a fresh calibration of the STaMP config computes
+    layers = quantize_model(model, variants["stamp"])
+    calibrate_weights(model, layers, _batches(), _forward(model), use_cache=False)
+    assert all(torch.equal(weights["base"][n], m.quantized_weight()) for n, m in layers.items())
+    restore_model(model)

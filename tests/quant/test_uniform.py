@@ -107,3 +107,11 @@ def test_non_finite_activations_rejected(bad):
     x[1, 2] = bad
     with pytest.raises(ValueError, match=r"x holds 1 NaN/Inf"):
         quantize(x, 4)
+
+
+@pytest.mark.parametrize("bits", [4.5, "4", None, [4, 8], True])
+def test_a_width_that_is_not_an_integer_is_refused_naming_bits(bits):
+    """Found in a bad-input trial: quantize(x, 4.5) used to blame x ("expected a torch.Tensor")."""
+    with pytest.raises(ValueError, match=r"^bits=.*allowed: .*integer") as info:
+        quantize(torch.ones(2, 3), bits)
+    assert "\n" not in str(info.value)
