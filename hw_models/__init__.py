@@ -43,6 +43,7 @@ else:
         Efficiency,
         EnergyTable,
         Execution,
+        Fill,
         HardwareProfile,
         MacArray,
         MemorySystem,
@@ -52,6 +53,7 @@ else:
         ProfileError,
         VectorUnit,
         WeightOnly,
+        WeightScales,
     )
 
     __all__ = [
@@ -69,6 +71,7 @@ else:
         "EnergyTable",
         "Execution",
         "FeatureTransformKind",
+        "Fill",
         "Granularity",
         "HardwareProfile",
         "KVCacheCost",
@@ -86,6 +89,7 @@ else:
         "SeqTransform",
         "VectorUnit",
         "WeightOnly",
+        "WeightScales",
         "bound_of",
         "builtin_names",
         "dwt_max_level",

@@ -24,9 +24,18 @@ vector-unit element ops. Assumptions (also in hw_models/README.md):
   weight read to fp16 (``execution.weight_only``).
 - Achieved efficiency: MAC cycles are divided by the mode's achieved fraction of peak
   (small- or large-M), DRAM and vector time use the achieved bandwidth and rate.
+- MAC-array cycles follow the profile's ``mac_array.fill`` (hw_models.mac_array): SCALE-
+  Sim's serial count, or double-buffered tiles whose loads hide behind the previous
+  fold's stream.
+- Weight tiles the vector unit dequantizes when they are loaded (a weight-only layer on
+  a ``dequantize`` chip; group scales on a ``per-tile`` chip) are produced ahead of the
+  MACs on a double-buffered array: only the part of that dequantization longer than the
+  MAC time is on the critical path (requant_s holds it; requant_ops and requant_pj hold
+  all of it). On a serial array it adds up like every other vector op.
 - Compute time = MAC-array time + vector-unit time (transforms, requantization), no
-  overlap between the two; latency = max(compute, memory). latency_overlap_s is the
-  optimistic end: the vector unit pipelined with the MAC array, max(MAC, vector, memory).
+  overlap between the two beyond the weight tiles above; latency = max(compute, memory).
+  latency_overlap_s is the optimistic end: the vector unit pipelined with the MAC array,
+  max(MAC, vector, memory).
 """
 
 from __future__ import annotations
@@ -35,10 +44,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._tables import FP16, GRAN_CODES, ProfileTables
+from ._tables import FP16, GRAN_CODES, SCALE_CODES, ProfileTables
 from .bound import is_memory_bound
-from .mac_array import gemm_cycles_float, operand_accesses
+from .mac_array import FILL_CODES, gemm_cycles_float, operand_accesses
 from .precision import Granularity
+from .profile import Fill, WeightScales
 from .transform_ops import (
     SEQ_CODES,
     feature_transform_ops,
@@ -83,6 +93,9 @@ COLUMNS = (
 
 _PER_GROUP = GRAN_CODES[Granularity.PER_GROUP]
 _PER_TENSOR = GRAN_CODES[Granularity.PER_TENSOR]
+_PER_TILE = SCALE_CODES[WeightScales.PER_TILE]
+_PER_PARTIAL_SUM = SCALE_CODES[WeightScales.PER_PARTIAL_SUM]
+_OVERLAP = FILL_CODES[Fill.OVERLAP]
 _IDENTITY = SEQ_CODES[next(iter(SEQ_CODES))]
 _KLT = max(SEQ_CODES.values())
 # Vector ops per element: quantizing an input (abs-max compare, scale, round/clamp);
@@ -203,7 +216,7 @@ def accumulator_energy(r: Rows) -> dict[str, np.ndarray]:
 
 
 def mac_time(r: Rows) -> dict[str, np.ndarray]:
-    """cycles (SCALE-Sim's, divided by each mode's packing and achieved efficiency),
+    """cycles (mac_array's, at the profile's fill, divided by each mode's packing and achieved efficiency),
     utilization (of the PE slots, before efficiency) and mac_s.
 
     Rows in the same mode stream through the array as one GEMM; rows in different modes
@@ -211,12 +224,12 @@ def mac_time(r: Rows) -> dict[str, np.ndarray]:
     weight traffic, not the cycles).
     """
     t, prof = r.t, r.prof
-    R, C, count, df = t.rows[prof], t.cols[prof], t.count[prof], t.dataflow[prof]
+    R, C, count, df, fill = t.rows[prof], t.cols[prof], t.count[prof], t.dataflow[prof], t.fill[prof]
     same_mode = r.mode_lo == r.mode_hi
     m_lo = np.where(same_mode, r.rows, r.rows - r.high)
     m_hi = np.where(same_mode, 0, r.high)
-    cyc_lo = gemm_cycles_float(m_lo, r.k, r.n, R, C, df, count)
-    cyc_hi = gemm_cycles_float(m_hi, r.k, r.n, R, C, df, count)
+    cyc_lo = gemm_cycles_float(m_lo, r.k, r.n, R, C, df, count, fill)
+    cyc_hi = gemm_cycles_float(m_hi, r.k, r.n, R, C, df, count, fill)
     # Achieved fraction of each mode's peak: small-M GEMMs (decode) reach less of it.
     eff_lo = np.where(m_lo <= t.small_m_rows[prof], t.eff_small[prof, r.mode_lo], t.eff_large[prof, r.mode_lo])
     eff_hi = np.where(m_hi <= t.small_m_rows[prof], t.eff_small[prof, r.mode_hi], t.eff_large[prof, r.mode_hi])
@@ -238,11 +251,11 @@ def seq_transform_cost(r: Rows) -> dict[str, np.ndarray]:
     klt = r.seq == _KLT
     klt_cycles = np.zeros_like(r.kf)
     if klt.any():  # one branch for the whole batch, not per row
-        R, C, count, df = t.rows[prof], t.cols[prof], t.count[prof], t.dataflow[prof]
+        R, C, count, df, fill = t.rows[prof], t.cols[prof], t.count[prof], t.dataflow[prof], t.fill[prof]
         klt_rows = np.where(klt, r.rows, 0)
         klt_cycles = (
-            gemm_cycles_float(klt_rows, r.rows, r.k, R, C, df, count)
-            + gemm_cycles_float(klt_rows, r.rows, r.n, R, C, df, count)
+            gemm_cycles_float(klt_rows, r.rows, r.k, R, C, df, count, fill)
+            + gemm_cycles_float(klt_rows, r.rows, r.n, R, C, df, count, fill)
         ) / t.packing[prof, FP16]
     return {
         "seq_transform_ops": seq_ops,
@@ -262,26 +275,49 @@ def feature_transform_cost(r: Rows) -> dict[str, np.ndarray]:
     }
 
 
-def requant_cost(r: Rows, weight_reads: np.ndarray) -> dict[str, np.ndarray]:
-    """(Re)quantization on the vector unit: quantize each input element, dequantize each
-    output per scale group along K (+1 op per zero point); a weight-only layer either
-    quantizes its inputs to int16 (native wXa16 mode) or dequantizes every weight each
-    time it is read from DRAM (weight_reads); activation-only layers dequantize inputs.
-    Ops, energy and time."""
-    prec, kf, nf = r.prec, r.kf, r.nf
-    k_groups = np.maximum(r.gk_w, r.gk_a)
+def requant_cost(r: Rows, weight_reads: np.ndarray, mac_s: np.ndarray) -> dict[str, np.ndarray]:
+    """(Re)quantization on the vector unit: ops, energy and time.
+
+    Every layer with integer inputs quantizes each input element (3 ops). An integer-
+    weight layer with integer inputs (or a weight-only layer run in a native wXa16 mode)
+    dequantizes each output, with its K-group scales applied as the profile's
+    ``execution.weight_scales`` says:
+        per-partial-sum : rows x N x (2 x max(weight groups, activation groups) + zp) ops;
+        folded : rows x N x (2 x activation groups + zp) (the weight groups are one grid);
+        per-tile : as folded, plus 2 ops per weight each time a per-group weight tile is
+            read from DRAM (K x N x weight_reads), once per GEMM, not per row.
+    A weight-only layer on a ``dequantize`` chip expands every weight read to fp16 (2 ops
+    x K x N x weight_reads); an activation-only layer dequantizes its inputs (2 ops each).
+
+    Weight-tile dequantization (the K x N x weight_reads terms) runs ahead of the MACs on
+    a double-buffered array (``mac_array.fill`` overlap): requant_s then holds only its
+    excess over mac_s; on a serial array all of it. requant_ops, requant_pj: all ops.
+    """
+    prec, kf, nf, t, prof = r.prec, r.kf, r.nf, r.t, r.prof
     zp_ops = _ZP_OPS * (prec["wzp"] + prec["azp"])
     int_inputs = r.a_int | r.wo_native
-    requant_ops = (
+    scales = t.weight_scales[prof]
+    grouped_w = r.gk_w > 1
+    # Folded and per-tile weight groups leave one rescale per output (per activation group).
+    out_groups = np.where(scales == _PER_PARTIAL_SUM, np.maximum(r.gk_w, r.gk_a), r.gk_a)
+    weight_dequant = _WEIGHT_DEQUANT_OPS * r.kn * weight_reads
+    serial_ops = (
         np.where(int_inputs, _QUANT_OPS * r.rowsf * kf, 0.0)
-        + np.where(r.w_int & int_inputs, r.rowsf * nf * (_DEQUANT_OPS * k_groups + zp_ops), 0.0)
-        + np.where(r.w_int & ~int_inputs, _WEIGHT_DEQUANT_OPS * r.kn * weight_reads, 0.0)
+        + np.where(r.w_int & int_inputs, r.rowsf * nf * (_DEQUANT_OPS * out_groups + zp_ops), 0.0)
         + np.where(r.a_int & ~r.w_int, _WEIGHT_DEQUANT_OPS * r.rowsf * kf, 0.0)
     )
+    tile_ops = (
+        np.where(r.w_int & ~int_inputs, weight_dequant, 0.0)
+        + np.where(r.w_int & int_inputs & grouped_w & (scales == _PER_TILE), weight_dequant, 0.0)
+    )
+    rate = t.vector_ops_per_s[prof]
+    tile_s = tile_ops / rate
+    exposed = np.where(t.fill[prof] == _OVERLAP, np.maximum(tile_s - mac_s, 0.0), tile_s)
+    requant_ops = serial_ops + tile_ops
     return {
         "requant_ops": requant_ops,
-        "requant_pj": requant_ops * r.t.vector_op_pj[r.prof],
-        "requant_s": requant_ops / r.t.vector_ops_per_s[r.prof],
+        "requant_pj": requant_ops * t.vector_op_pj[prof],
+        "requant_s": serial_ops / rate + exposed,
     }
 
 
@@ -386,7 +422,7 @@ def price_arrays(tokens, k, n, decode, prec: dict, prof, t: ProfileTables) -> di
                  operand_bytes):  # fmt: skip
         out.update(term(r))
     out.update(dram_traffic(r, out))
-    out.update(requant_cost(r, out["weight_reads"]))
+    out.update(requant_cost(r, out["weight_reads"], out["mac_s"]))
     out.update(sram_traffic(r, out["dram_bytes"]))
     # A two-pass layer is two kernels, each with its fixed overhead.
     out.update(latency(out, memory_time(r, out["dram_bytes"]), r.t.overhead_s[r.prof] * np.where(r.two_pass, 2.0, 1.0)))

@@ -19,6 +19,7 @@ from .profile import (
     Efficiency,
     EnergyTable,
     Execution,
+    Fill,
     HardwareProfile,
     MacArray,
     MemorySystem,
@@ -28,6 +29,7 @@ from .profile import (
     ProfileError,
     VectorUnit,
     WeightOnly,
+    WeightScales,
 )
 
 __all__ = ["builtin_names", "load_profile", "PROFILE_DIR"]
@@ -246,6 +248,7 @@ def _build(leaves: dict[str, dict], path: Path) -> HardwareProfile:
             cols=v["mac_array.cols"],
             count=v["mac_array.count"],
             dataflow=Dataflow(v["mac_array.dataflow"]),
+            fill=Fill(v["mac_array.fill"]),
         ),
         modes=dict(sorted(modes.items(), key=lambda kv: list(OperandMode).index(kv[0]))),
         accumulator=AccumulatorUnit(
@@ -261,5 +264,6 @@ def _build(leaves: dict[str, dict], path: Path) -> HardwareProfile:
                               kernel_overhead_us=float(v["efficiency.kernel_overhead_us"]),
                               call_overhead_us=float(v["efficiency.call_overhead_us"])),
         execution=Execution(weight_only=WeightOnly(v["execution.weight_only"]),
-                            mixed_rows=MixedRows(v["execution.mixed_rows"])),
+                            mixed_rows=MixedRows(v["execution.mixed_rows"]),
+                            weight_scales=WeightScales(v["execution.weight_scales"])),
     )

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from .profile import AccBehaviour, Dataflow, MixedRows, OperandMode, WeightOnly
+from .profile import AccBehaviour, Dataflow, Fill, MixedRows, OperandMode, WeightOnly, WeightScales
 
 __all__ = ["DEFAULTS", "FIELDS", "MODE_DEFAULTS", "MODE_FIELDS", "NAME_ALLOWED", "NAME_PATTERN", "SECTIONS", "TOP_LEVEL",
            "Check", "check_value"]
@@ -54,6 +54,8 @@ ACC_WIDTHS = Check(
 FRACTION = Check(lambda v: _is_number(v) and 0 < v <= 1, "a number > 0 and <= 1 (a fraction of the peak)")
 WEIGHT_ONLY = Check(lambda v: v in {w.value for w in WeightOnly}, ", ".join(sorted(w.value for w in WeightOnly)))
 MIXED_ROWS = Check(lambda v: v in {m.value for m in MixedRows}, ", ".join(sorted(m.value for m in MixedRows)))
+FILL = Check(lambda v: v in {f.value for f in Fill}, ", ".join(sorted(f.value for f in Fill)))
+WEIGHT_SCALES = Check(lambda v: v in {w.value for w in WeightScales}, ", ".join(sorted(w.value for w in WeightScales)))
 
 # A profile's name labels results.csv rows, Markdown tables, HTML and matplotlib legends
 # (where "$" starts mathtext): plain text only.
@@ -67,7 +69,8 @@ TOP_LEVEL = ("name", "description", "extends")
 # Section -> field -> check.  ``clock_mhz`` sits at the top level as section "".
 FIELDS: dict[str, dict[str, Check]] = {
     "": {"clock_mhz": POSITIVE},
-    "mac_array": {"rows": POSITIVE_INT, "cols": POSITIVE_INT, "count": POSITIVE_INT, "dataflow": DATAFLOW},
+    "mac_array": {"rows": POSITIVE_INT, "cols": POSITIVE_INT, "count": POSITIVE_INT, "dataflow": DATAFLOW,
+                  "fill": FILL},
     "accumulator": {"widths_bits": ACC_WIDTHS, "behaviour": BEHAVIOUR},
     "memory": {"sram_kib": POSITIVE, "dram_gbps": POSITIVE},
     "vector": {"gops": POSITIVE},
@@ -82,13 +85,16 @@ FIELDS: dict[str, dict[str, Check]] = {
     },
     "efficiency": {"dram": FRACTION, "vector": FRACTION, "small_m_rows": POSITIVE_INT,
                    "kernel_overhead_us": NON_NEGATIVE, "call_overhead_us": NON_NEGATIVE},
-    "execution": {"weight_only": WEIGHT_ONLY, "mixed_rows": MIXED_ROWS},
+    "execution": {"weight_only": WEIGHT_ONLY, "mixed_rows": MIXED_ROWS, "weight_scales": WEIGHT_SCALES},
 }
 
 # Optional fields: dotted path -> (value, the source recorded when the file leaves it out).
 # Efficiencies default to a pure roofline; execution to what the cost model assumed before
 # profiles could say (dequantize weight-only layers; mixed rows in one pass over the
-# weights, so fewer bits never move more bytes: a two-pass chip can, and must say so).
+# weights, so fewer bits never move more bytes: a two-pass chip can, and must say so; group
+# scales rescaling every partial sum, the dearest way, so a chip that folds or overlaps them
+# says so). The MAC array double-buffers its tiles, as matrix engines do (TPU v1's weight
+# FIFO, GPUs' multi-stage shared-memory pipelines); SCALE-Sim's serial count is `serial`.
 _ROOFLINE = "default: 1.0, a pure roofline (no achieved-efficiency measurement given)"
 DEFAULTS: dict[str, tuple[object, str]] = {
     "efficiency.dram": (1.0, _ROOFLINE),
@@ -98,6 +104,10 @@ DEFAULTS: dict[str, tuple[object, str]] = {
     "efficiency.call_overhead_us": (0.0, "default: 0, no fixed cost per forward call (a pure roofline)"),
     "execution.weight_only": ("dequantize", "default: weights dequantized to fp16 by the vector unit"),
     "execution.mixed_rows": ("one-pass", "default: rows at two widths share one pass over the weights"),
+    "execution.weight_scales": ("per-partial-sum", "default: group-wise weight scales rescale every K-group's partial "
+                                "sum on the vector unit (the dearest execution: an upper bound)"),
+    "mac_array.fill": ("overlap", "default: the next tile loads while the current one computes (double-buffered "
+                       "matrix engine); serial is SCALE-Sim's count"),
 }
 SECTIONS = tuple(s for s in FIELDS if s) + ("modes",)
 

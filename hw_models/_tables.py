@@ -8,16 +8,17 @@ from typing import Sequence
 
 import numpy as np
 
-from .mac_array import DATAFLOW_CODES
+from .mac_array import DATAFLOW_CODES, FILL_CODES
 from .precision import Granularity, LayerPrecision
-from .profile import HardwareProfile, MixedRows, OperandMode, WeightOnly
+from .profile import HardwareProfile, MixedRows, OperandMode, WeightOnly, WeightScales
 from .transform_ops import FEATURE_CODES, SEQ_CODES
 
-__all__ = ["GRAN_CODES", "MODES", "FP16", "ProfileTables", "encode_precisions", "natural_mode_table"]
+__all__ = ["GRAN_CODES", "MODES", "FP16", "SCALE_CODES", "ProfileTables", "encode_precisions", "natural_mode_table"]
 
 MODES = tuple(OperandMode)
 FP16 = MODES.index(OperandMode.FP16)
 GRAN_CODES = {g: i for i, g in enumerate(Granularity)}
+SCALE_CODES = {w: i for i, w in enumerate(WeightScales)}
 MAX_BITS = 16
 MAX_ACC_BITS = 64
 
@@ -56,6 +57,7 @@ class ProfileTables:
     cols: np.ndarray
     count: np.ndarray
     dataflow: np.ndarray
+    fill: np.ndarray  # FILL_CODES: 0 serial (SCALE-Sim), 1 overlapped tile loads
     clock_hz: np.ndarray
     sram_bytes: np.ndarray
     dram_bytes_per_s: np.ndarray  # achieved: peak x efficiency.dram
@@ -67,6 +69,7 @@ class ProfileTables:
     overhead_s: np.ndarray  # fixed seconds per kernel (efficiency.kernel_overhead_us)
     weight_only_native: np.ndarray  # bool: integer weights x float activations run in a wXa16 mode
     one_pass: np.ndarray  # bool: mixed-width rows share one pass over the weights
+    weight_scales: np.ndarray  # SCALE_CODES: how group-wise weight scales are applied
     mult_pj: np.ndarray  # (P, modes), energy of one multiply in that mode
     mode_lut: np.ndarray  # (P, 17, 17)
     acc_lut: np.ndarray  # (P, 65): requested bits -> hardware accumulator bits
@@ -118,6 +121,7 @@ class ProfileTables:
             cols=arr(lambda p: p.mac_array.cols),
             count=arr(lambda p: p.mac_array.count),
             dataflow=np.array([DATAFLOW_CODES[p.mac_array.dataflow] for p in profiles], dtype=np.int64),
+            fill=np.array([FILL_CODES[p.mac_array.fill] for p in profiles], dtype=np.int64),
             clock_hz=arr(lambda p: p.clock_hz),
             sram_bytes=arr(lambda p: p.memory.sram_bytes),
             dram_bytes_per_s=arr(lambda p: p.dram_bytes_per_s),
@@ -129,6 +133,7 @@ class ProfileTables:
             overhead_s=arr(lambda p: p.efficiency.kernel_overhead_us * 1e-6),
             weight_only_native=np.array([p.execution.weight_only is WeightOnly.NATIVE for p in profiles]),
             one_pass=np.array([p.execution.mixed_rows is MixedRows.ONE_PASS for p in profiles]),
+            weight_scales=np.array([SCALE_CODES[p.execution.weight_scales] for p in profiles], dtype=np.int64),
             mult_pj=mult,
             mode_lut=mode_lut,
             acc_lut=acc_lut,

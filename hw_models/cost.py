@@ -40,6 +40,7 @@ _FEATURE_NOTES = {
     FeatureTransformKind.NONE: "none",
     FeatureTransformKind.HADAMARD: "online Hadamard rotation (vector unit)",
     FeatureTransformKind.SMOOTHQUANT: "smoothquant scales folded into weights: no runtime cost",
+    FeatureTransformKind.HADAMARD_FOLDED: "Hadamard rotation folded into weights: no runtime cost",
 }
 
 

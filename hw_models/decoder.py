@@ -15,6 +15,10 @@ to the whole forward:
   width and dequantized on the vector unit (a STaMP cache through its inverse transform,
   its high rows at their width); prefill's attention reads K and V once per
   block of queries that fits half the SRAM (flash-attention tiling).
+- ``qk_rotation``: where the cache is quantized under a rotation (QuaRot / SpinQuant), an
+  online Hadamard of each query and key head after the rotary embedding, head_dim padded
+  to a power of two: tokens x (heads + kv_heads) x Dp log2 Dp adds (as
+  ``transform_ops.feature_transform_ops``), fused next to rotary;
 - ``softmax``, the two ``norm`` per block and the final one, ``rotary`` on q and k,
   two ``residual`` adds, the MLP ``activation`` (and a gated MLP's multiply): vector-unit
   element ops fused into the kernels next to them, so their operands cross SRAM, not
@@ -36,8 +40,9 @@ from ._tables import FP16
 from .bound import BOUNDS, is_memory_bound
 from .kv_cache import KVCacheShape, kv_cache_cost
 from .mac_array import dataflow_code, gemm_cycles_float, operand_accesses
-from .precision import Phase
+from .precision import FeatureTransformKind, Phase
 from .profile import HardwareProfile, OperandMode
+from .transform_ops import FEATURE_CODES, feature_transform_ops
 
 __all__ = ["DECODER_COLUMNS", "OPS_PER_ELEMENT", "DecoderShape", "KVPrecision", "price_decoder"]
 
@@ -104,7 +109,11 @@ class DecoderShape:
 
 @dataclass(frozen=True)
 class KVPrecision:
-    """The K / V cache's storage (kv_cache_cost's arguments): bits None = fp16."""
+    """The K / V cache's storage (kv_cache_cost's arguments): bits None = fp16.
+
+    qk_rotation : queries and keys are rotated online (a Hadamard per head) before the
+        cache is written and read, as QuaRot / SpinQuant do for a quantized cache.
+    """
 
     bits: int | None = None
     high_tokens: int = 0
@@ -114,6 +123,7 @@ class KVPrecision:
     seq_levels: int = 3
     filter_length: int = 2
     prefix: int = 0
+    qk_rotation: bool = False
 
     def cache_cost(self, profile: HardwareProfile, shape: KVCacheShape, tokens: int, transform: bool = True):
         """kv_cache_cost of `tokens` tokens; without `transform`, as plain per-token rows."""
@@ -138,7 +148,7 @@ def _fp16_gemm(profile: HardwareProfile, m: int, k: int, n: int, count: int) -> 
     arr, spec = profile.mac_array, profile.modes[OperandMode.FP16]
     eff = spec.efficiency(m, profile.efficiency.small_m_rows)
     flow = dataflow_code(arr.dataflow)
-    cycles = float(gemm_cycles_float(m, k, n, arr.rows, arr.cols, flow, arr.count))
+    cycles = float(gemm_cycles_float(m, k, n, arr.rows, arr.cols, flow, arr.count, arr.fill))
     macs = float(m) * k * n * count
     inp, wgt, out = operand_accesses(m, k, n, arr.rows, arr.cols, flow)
     sram = count * (float(inp) + float(wgt)) * _FP16_BYTES + count * float(out) * _FP32_BYTES
@@ -204,6 +214,11 @@ def _block_rows(profile, shape: DecoderShape, kv: KVPrecision, s: int, keys: int
     if shape.rotary:
         rows.append(_vector_row(profile, "rotary", "rotary", s, s * (shape.heads + shape.kv_heads) * shape.head_dim,
                                 OPS_PER_ELEMENT["rotary"]))
+    if kv.qk_rotation:
+        heads = s * (shape.heads + shape.kv_heads)
+        ops = float(feature_transform_ops(heads, shape.head_dim, FEATURE_CODES[FeatureTransformKind.HADAMARD]))
+        rows.append(_vector_row(profile, "qk_rotation", "qk_rotation", s, heads * shape.head_dim,
+                                ops / (heads * shape.head_dim)))
     rows.append(_kv_write_row(profile, shape, kv, s, decode))
     rows += _attention_rows(profile, shape, kv, s, keys, decode)
     act = "silu_gated" if shape.gated_mlp else "gelu"

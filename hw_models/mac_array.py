@@ -1,14 +1,34 @@
-"""Systolic MAC-array cycles, utilization and SRAM operand accesses, as SCALE-Sim counts them.
+"""Systolic MAC-array cycles, utilization and SRAM operand accesses, as SCALE-Sim counts them
+and as a double-buffered array runs them.
 
 GEMM: M x K input (M rows = tokens) times K x N weights. For an R x C array
 (SCALE-Sim v2/v3 ``scalesim/compute/systolic_compute_{ws,os,is}.py``; each fold's
 demand matrix is as many rows as cycles, and the memory system reports the index of
-the last cycle, hence the final -1):
+the last cycle, hence the final -1), a fold is one R x C tile of the stationary operand,
+T the streamed dimension and P the fold's fixed fill and drain:
 
-    ws: folds = ceil(K/R) * ceil(N/C),  per fold 2R + C + M - 2 cycles
-    os: folds = ceil(M/R) * ceil(N/C),  per fold  R + C + K - 2 cycles
-    is: folds = ceil(K/R) * ceil(M/C),  per fold 2R + C + N - 2 cycles
-    cycles = ceil(folds / arrays) * per_fold - 1
+    ws: folds = ceil(K/R) * ceil(N/C),  T = M,  P = 2R + C - 2
+    os: folds = ceil(M/R) * ceil(N/C),  T = K,  P =  R + C - 2
+    is: folds = ceil(K/R) * ceil(M/C),  T = N,  P = 2R + C - 2
+    F = ceil(folds / arrays)  (folds one array runs, one after another)
+
+``fill = serial`` (SCALE-Sim exactly): every fold loads its tile (R cycles: one row of
+the tile per cycle), streams T rows and fills and drains the skewed array before the
+next fold starts:
+
+    cycles = F * (P + T) - 1
+
+``fill = overlap`` (a double-buffered array: TPU v1's weight FIFO shifts the next tile
+into shadow registers while the current one computes; a GPU's multi-stage pipeline
+loads the next tile into shared memory behind the MMAs): tile i + 1 starts loading when
+tile i becomes active and takes R cycles, so fold i + 1 starts max(T, R) cycles after
+fold i, its wavefront right behind fold i's. Only the first tile's load and the last
+fold's fill and drain are exposed:
+
+    cycles = (P + T) + (F - 1) * max(T, R) - 1
+
+One fold (F = 1) costs the same either way. A decode GEMV (ws, M = 1) runs a fold
+every R cycles, the rate at which tiles arrive, instead of every 2R + C - 1.
 
 ``arrays`` > 1 spreads independent folds over identical arrays (1 = SCALE-Sim exactly).
 All functions take scalars or numpy arrays and broadcast.
@@ -18,12 +38,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .profile import Dataflow
+from .profile import Dataflow, Fill
 
-__all__ = ["DATAFLOW_CODES", "dataflow_code", "gemm_cycles", "gemm_cycles_float", "operand_accesses", "utilization"]
+__all__ = ["DATAFLOW_CODES", "FILL_CODES", "dataflow_code", "fill_code", "gemm_cycles", "gemm_cycles_float",
+           "operand_accesses", "utilization"]
 
-# Integer codes so a column of dataflows can be vectorized.
+# Integer codes so a column of dataflows (fills) can be vectorized.
 DATAFLOW_CODES = {Dataflow.WS: 0, Dataflow.OS: 1, Dataflow.IS: 2}
+FILL_CODES = {Fill.SERIAL: 0, Fill.OVERLAP: 1}
 
 
 def dataflow_code(dataflow) -> np.ndarray:
@@ -37,6 +59,20 @@ def dataflow_code(dataflow) -> np.ndarray:
     codes = np.asarray(dataflow)
     if codes.size and (codes.min() < 0 or codes.max() > 2):
         raise ValueError(f"dataflow codes must be 0 (ws), 1 (os) or 2 (is); got {np.unique(codes)[:5]}")
+    return codes
+
+
+def fill_code(fill) -> np.ndarray:
+    """Codes (0 serial, 1 overlap) from a Fill, a string, or an array of codes."""
+    if isinstance(fill, (Fill, str)):
+        try:
+            return np.asarray(FILL_CODES[Fill(fill)])
+        except ValueError:
+            allowed = ", ".join(sorted(f.value for f in Fill))
+            raise ValueError(f"fill={fill!r} is not a fill; allowed: {allowed}") from None
+    codes = np.asarray(fill)
+    if codes.size and (codes.min() < 0 or codes.max() > 1):
+        raise ValueError(f"fill codes must be 0 (serial) or 1 (overlap); got {np.unique(codes)[:5]}")
     return codes
 
 
@@ -62,33 +98,42 @@ def _fold_dims(m, k, n, rows, cols, code):
     return over_r, over_c, streamed, fixed
 
 
-def gemm_cycles_float(m, k, n, rows, cols, dataflow, arrays=1) -> np.ndarray:
+def gemm_cycles_float(m, k, n, rows, cols, dataflow, arrays=1, fill="serial") -> np.ndarray:
     """gemm_cycles as float64 (exact below 2^53), for the vectorized cost model."""
     code = dataflow_code(dataflow)
+    fills = fill_code(fill)
     over_r, over_c, streamed, fixed = _fold_dims(m, k, n, rows, cols, code)
     folds = _ceil_div(over_r, rows) * _ceil_div(over_c, cols)
-    cycles = _ceil_div(folds, arrays) * (fixed + streamed) - 1.0
+    per_array = _ceil_div(folds, arrays)
+    serial = per_array * (fixed + streamed) - 1.0
+    if fills.ndim == 0 and not fills:  # one serial profile: skip the overlap formula (the pricing hot path)
+        cycles = serial
+    else:
+        overlap = fixed + streamed + (per_array - 1.0) * np.maximum(streamed, np.asarray(rows, dtype=np.float64)) - 1.0
+        cycles = overlap if fills.ndim == 0 else np.where(fills == 1, overlap, serial)
     empty = (np.asarray(m) == 0) | (np.asarray(k) == 0) | (np.asarray(n) == 0)
     return np.where(empty, 0.0, cycles)
 
 
-def gemm_cycles(m, k, n, rows, cols, dataflow, arrays=1) -> np.ndarray:
+def gemm_cycles(m, k, n, rows, cols, dataflow, arrays=1, fill="serial") -> np.ndarray:
     """Compute cycles (int64) of an M x K by K x N GEMM on `arrays` R x C arrays.
 
     m, k, n : GEMM sizes (elements); 0 in any of them gives 0 cycles.
     rows, cols : int, array geometry R x C.
     dataflow : "ws" | "os" | "is" (or Dataflow, or an array of codes 0/1/2).
-    Reference: 32x32 ws, 512x1152x1152 -> 785,375; 256x256 os, same GEMM -> 16,619.
+    fill : "serial" (SCALE-Sim's count, the default) | "overlap" (double-buffered tiles),
+        or Fill, or an array of codes 0/1; the module docstring gives both formulas.
+    Reference (serial): 32x32 ws, 512x1152x1152 -> 785,375; 256x256 os, same GEMM -> 16,619.
     """
-    return gemm_cycles_float(m, k, n, rows, cols, dataflow, arrays).astype(np.int64)
+    return gemm_cycles_float(m, k, n, rows, cols, dataflow, arrays, fill).astype(np.int64)
 
 
-def utilization(m, k, n, rows, cols, dataflow, arrays=1) -> np.ndarray:
+def utilization(m, k, n, rows, cols, dataflow, arrays=1, fill="serial") -> np.ndarray:
     """Useful MACs / (PEs x cycle slots), in [0, 1]; 0 for an empty GEMM.
 
     The slots are gemm_cycles + 1: SCALE-Sim's count is the index of the last cycle.
     """
-    cycles = gemm_cycles_float(m, k, n, rows, cols, dataflow, arrays)
+    cycles = gemm_cycles_float(m, k, n, rows, cols, dataflow, arrays, fill)
     macs = np.asarray(m, dtype=np.float64) * k * n
     pe_slots = np.asarray(rows, dtype=np.float64) * cols * arrays * np.where(macs > 0, cycles + 1.0, 0.0)
     return np.divide(macs, pe_slots, out=np.zeros(np.broadcast(macs, pe_slots).shape), where=pe_slots > 0)

@@ -30,6 +30,9 @@ class FeatureTransformKind(str, enum.Enum):
     NONE = "none"
     HADAMARD = "hadamard"  # online rotation of each token's features
     SMOOTHQUANT = "smoothquant"  # folded into the weights offline: no runtime cost
+    # A rotation folded into the weights offline (QuaRot / SpinQuant's residual-stream and
+    # value/output rotations): the layer reads rotated inputs at no runtime cost.
+    HADAMARD_FOLDED = "hadamard-folded"
 
 
 class Granularity(str, enum.Enum):
@@ -95,7 +98,8 @@ class LayerPrecision:
         levels (hw_models.effective_levels), which sets its padding.
     seq_prefix_rows : int, leading rows kept out of the sequence transform (an attention
         sink; hw_models.padded_rows' prefix), still counted among the high rows.
-    feature_transform : none, hadamard or smoothquant.
+    feature_transform : none, hadamard (rotated online, on the vector unit), smoothquant or
+        hadamard-folded (a rotation folded into the weights offline: free at run time).
     w_granularity, w_group_size : per-channel (one scale per output channel), per-group
         (with group size, along K) or per-tensor.
     a_granularity, a_group_size : per-token, per-group (with group size) or per-tensor.

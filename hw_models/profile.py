@@ -23,6 +23,7 @@ __all__ = [
     "Efficiency",
     "EnergyTable",
     "Execution",
+    "Fill",
     "HardwareProfile",
     "MixedRows",
     "MacArray",
@@ -32,6 +33,7 @@ __all__ = [
     "ProfileError",
     "VectorUnit",
     "WeightOnly",
+    "WeightScales",
 ]
 
 
@@ -49,6 +51,19 @@ class Dataflow(str, enum.Enum):
     WS = "ws"  # weight-stationary
     OS = "os"  # output-stationary
     IS = "is"  # input-stationary
+
+
+class Fill(str, enum.Enum):
+    """Whether the array loads the next stationary tile while the current one computes.
+
+    SERIAL: every fold pays its tile load, fill and drain before the next fold starts
+    (SCALE-Sim's count). OVERLAP: the stationary operand is double-buffered, so the next
+    tile loads behind the current fold's stream and fill/drain is paid once per GEMM
+    (hw_models.mac_array states both formulas).
+    """
+
+    SERIAL = "serial"
+    OVERLAP = "overlap"
 
 
 class AccBehaviour(str, enum.Enum):
@@ -105,12 +120,14 @@ class MacArray:
     rows, cols : int, processing elements per array (SCALE-Sim's R x C).
     count : int, identical arrays working in parallel on independent folds.
     dataflow : Dataflow.
+    fill : Fill, serial (SCALE-Sim) or overlapped (double-buffered) tile loads.
     """
 
     rows: int
     cols: int
     count: int
     dataflow: Dataflow
+    fill: Fill = Fill.OVERLAP
 
     @property
     def macs_per_cycle(self) -> int:
@@ -140,6 +157,24 @@ class MixedRows(str, enum.Enum):
 
     TWO_PASS = "two-pass"
     ONE_PASS = "one-pass"
+
+
+class WeightScales(str, enum.Enum):
+    """How the runtime applies group-wise (per-group along K) weight scales of a layer whose
+    activations are integers too (w4a8 g128, w4a16 in a native a16 mode).
+
+    FOLDED: the block scales are folded offline onto a per-channel grid (Qualcomm's LPBQ:
+    integer block multipliers of one per-channel scale), so the output is rescaled once per
+    output, as per-channel weights are. PER_TILE: each weight tile is dequantized once when
+    it is loaded (Marlin / Machete style, in registers), 2 vector ops per weight per read,
+    overlapped with the MACs where the array double-buffers; the output is rescaled once.
+    PER_PARTIAL_SUM: the partial sum of every K-group of every output row is rescaled on
+    the vector unit (rows x N x 2 x K/group ops) in series with the MACs.
+    """
+
+    FOLDED = "folded"
+    PER_TILE = "per-tile"
+    PER_PARTIAL_SUM = "per-partial-sum"
 
 
 @dataclass(frozen=True)
@@ -183,10 +218,12 @@ class Efficiency:
 
 @dataclass(frozen=True)
 class Execution:
-    """How the chip executes what its modes alone do not say (see WeightOnly, MixedRows)."""
+    """How the chip executes what its modes alone do not say (see WeightOnly, MixedRows,
+    WeightScales)."""
 
     weight_only: WeightOnly = WeightOnly.DEQUANTIZE
     mixed_rows: MixedRows = MixedRows.ONE_PASS
+    weight_scales: WeightScales = WeightScales.PER_PARTIAL_SUM
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,8 @@ def feature_transform_ops(tokens, k, feature_code) -> np.ndarray:
         two: tokens * Kp * log2(Kp) adds (the inverse is folded into the weights).
     smoothquant : 0; its smoothing scales (one per in-feature of K, not a quantization
         granularity) are folded into the weights offline.
+    hadamard-folded : 0; the rotation is folded into the weights (and the producer of the
+        input) offline, as QuaRot / SpinQuant do for the residual stream.
     none : 0.
     """
     kp = _next_pow2(k).astype(np.float64)

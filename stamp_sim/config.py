@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 WEIGHT_METHODS = ("gpfq", "gptq", "rtn")
+#: Where a Hadamard feature transform's rotations run when priced (``rotation_placement``).
+ROTATION_PLACEMENTS = ("every-linear", "folded")
 
 
 class ConfigError(ValueError):
@@ -147,6 +149,7 @@ def _field_checks() -> dict:
         "seq_levels": _int_range(1, 30), "wavelet": _wavelet,
         "feature_transform": _choice(feature_transform_names(), "is not a transform"),
         "smoothquant_alpha": _number_range(0.0, 1.0), "hadamard_seed": _int_range(0, 2**32 - 1),
+        "rotation_placement": _choice(ROTATION_PLACEMENTS),
         "w_granularity": _choice(("per-channel", "per-group", "per-tensor")),
         "w_group_size": _int_range(1, 1 << 20, optional=True), "w_symmetric": _bool,
         "w_clip": _number_range(0.0, 1.0, lo_open=True, text="(0, 1]"),
@@ -176,6 +179,13 @@ class PrecisionConfig:
         hadamard (randomized, QuaRot style) or smoothquant.
     seq_levels, wavelet, hadamard_seed, smoothquant_alpha : the transforms' parameters; each
         transform takes those it declares (see transform_parameters).
+    rotation_placement : where a hadamard feature transform's rotations run in the priced
+        deployment. "folded" (QuaRot / SpinQuant): the residual-stream rotation (inputs of
+        q/k/v, gate/up, lm_head) and the head-wise value/output rotation are folded into the
+        weights offline and cost nothing at run time; only the rotation before down_proj
+        (fc2) runs online, and the one on queries and keys when kv_bits is set.
+        "every-linear": an online rotation before every linear layer. Pricing only: the
+        simulation rotates every linear input either way (the same arithmetic).
     w_granularity : per-channel (one scale per output channel), per-group or per-tensor.
     accumulator : AccumulatorSpec of the integer path; None = exact.
     weight_l1 : "none", "a2q" or "a2q+": accumulator-aware L1 bound on integer weights.
@@ -211,6 +221,7 @@ class PrecisionConfig:
     feature_transform: str = "none"
     smoothquant_alpha: float = 0.5
     hadamard_seed: int = 0
+    rotation_placement: str = "folded"
     w_granularity: str = "per-channel"
     w_group_size: int | None = None
     w_symmetric: bool = True
@@ -258,6 +269,11 @@ class PrecisionConfig:
         if self.sink_tokens and Allocation(self.allocation) is not Allocation.FIRST_K:
             problems.append(f"PrecisionConfig.sink_tokens={self.sink_tokens} needs allocation first-k (the sink "
                             f"rows come first), not {Allocation(self.allocation).value!r}")
+        if self.rotation_placement != "folded" and getattr(self.feature_transform, "value",
+                                                            self.feature_transform) != "hadamard":
+            problems.append(f"PrecisionConfig.rotation_placement={short_repr(self.rotation_placement)} places a "
+                            f"rotation, but feature_transform={short_repr(self.feature_transform)} has none; "
+                            "allowed: feature_transform hadamard, or rotation_placement folded (the default)")
         for key in ("w_group_size", "a_group_size"):
             if getattr(self, key.replace("group_size", "granularity")) == "per-group" and getattr(self, key) is None:
                 problems.append(f"PrecisionConfig.{key}=None is needed by per-group; allowed: integers >= 1")

@@ -11,7 +11,12 @@ and ``weight_bytes`` sum to the phase's totals:
   the last position only, what generation needs (``PREFILL_LOGITS``);
 - the rest (attention products, KV cache, norms, rotary, residuals, activation,
   embedding) from ``hw_models.price_decoder``, the cache at the config's ``kv_bits``
-  with its STaMP transform.
+  with its STaMP transform (and, under a Hadamard rotation, the online rotation of
+  queries and keys a quantized cache needs).
+
+A Hadamard config's rotations are priced where its ``rotation_placement`` runs them
+(``pricing.online_rotation``): folded into the weights (free) on every linear layer but
+down_proj by default, as QuaRot / SpinQuant deploy them.
 
 ``forward_summary`` turns the table into what a user compares: time to first token,
 ms per token and tokens/s, energy per token, and peak memory (weights + KV cache + the
@@ -43,7 +48,8 @@ FORWARD_COLUMNS = ("ttft_ms", "model_prefill_mj", "model_decode_ms", "model_toke
 PREFILL_LOGITS = 1
 # Execution order of a block's kernels, by kind (linear kinds from models.workload, the
 # rest from hw_models.decoder).
-_ORDER = {"embedding": -1, "norm": 0, "q": 1, "k": 1, "v": 1, "rotary": 2, "kv_write": 3, "scores": 4, "softmax": 5,
+_ORDER = {"embedding": -1, "norm": 0, "q": 1, "k": 1, "v": 1, "rotary": 2, "qk_rotation": 2.5, "kv_write": 3,
+          "scores": 4, "softmax": 5,
           "values": 6, "o": 7, "residual": 8, "gate": 10, "up": 10, "fc1": 10, "activation": 11, "down": 12, "fc2": 12}
 _PARTS = {"scores": "attention", "values": "attention", "softmax": "attention", "kv_write": "kv cache",
           "embedding": "embedding", "lm_head": "lm_head", "call": "call overhead"}

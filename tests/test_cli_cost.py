@@ -117,7 +117,12 @@ def test_layer_precision_of_presets():
     acc16 = layer_precision(get_preset("w4a4-stamp-acc16"))
     assert (acc16.acc_bits, acc16.acc_tile, acc16.acc_outer_bits) == (16, 64, 32)
     had = layer_precision(get_preset("w4a4-hadamard"))
-    assert had.feature_transform.value == "hadamard"
+    assert had.feature_transform.value == "hadamard"  # a layer of unknown role: rotated online
+    # QuaRot's placement: folded into q/k/v, o, gate/up; online before down_proj; every-linear: online everywhere.
+    assert layer_precision(get_preset("w4a4-hadamard"), "q").feature_transform.value == "hadamard-folded"
+    assert layer_precision(get_preset("w4a4-hadamard"), "down").feature_transform.value == "hadamard"
+    every = get_preset("w4a4-hadamard").replace(rotation_placement="every-linear")
+    assert layer_precision(every, "q").feature_transform.value == "hadamard"
     asym = layer_precision(get_preset("w4a4").replace(w_symmetric=False, w_granularity="per-group", w_group_size=32))
     assert (asym.w_zero_points, asym.w_granularity.value, asym.w_group_size) == (True, "per-group", 32)
 
@@ -126,6 +131,15 @@ def test_every_preset_prices():
     work = pd.DataFrame({"layer": ["q"], "tokens": [256], "k": [576], "n": [576]})
     table = price_workload(work, list(PRESETS), ["npu", "lunar-lake-npu"])
     assert len(table) == len(PRESETS) * 2 * 2
+    # Configs priced layer by layer (a folded rotation) keep the grid's order: profile, config, phase, layer.
+    two = pd.DataFrame({"layer": ["b.mlp.down_proj", "b.self_attn.q_proj"], "tokens": [8, 8], "k": [64, 64],
+                        "n": [64, 64]})
+    grid = price_workload(two, ["w4a4-quarot", "w8a8"], ["npu", "tiny"])
+    assert list(grid.hw.astype(str)) == ["npu"] * 8 + ["tiny"] * 8
+    assert list(grid.config.astype(str)[:8]) == ["w4a4-quarot"] * 4 + ["w8a8"] * 4
+    assert list(grid.layer[:4]) == ["b.mlp.down_proj", "b.self_attn.q_proj"] * 2
+    assert list(grid.phase.astype(str)[:4]) == ["prefill", "prefill", "decode", "decode"]
+    assert list(grid.feature_transform_pj[:2] > 0) == [True, False]
     acc16 = table[(table.config == "w4a4-stamp-acc16") & (table.hw == "npu") & (table.phase == "prefill")].iloc[0]
     acc32 = table[(table.config == "w4a4-stamp") & (table.hw == "npu") & (table.phase == "prefill")].iloc[0]
     assert acc16.accumulate_pj < acc32.accumulate_pj  # npu has a 16-bit accumulator
@@ -225,3 +239,13 @@ def test_an_extending_profile_without_description_says_what_it_extends(tmp_path)
     result = invoke("profiles", "show", str(bare))
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == "npu: (no description)"
+
+
+def test_per_layer_says_where_the_rotation_runs_online():
+    result = invoke("cost", "--model", "tiny-llama", "--tokens", "32", "--config", "w4a4-quarot", "--hw", "tiny",
+                    "--per-layer")
+    assert result.exit_code == 0, result.output
+    # tiny-llama: 2 blocks of 7 linear layers; only down_proj rotates its input online.
+    assert "rotation: online on 2 linear layers (down_proj), folded into the weights on 12" in result.output
+    plain = invoke("cost", "--model", "tiny-llama", "--tokens", "32", "--config", "w4a4", "--hw", "tiny", "--per-layer")
+    assert "rotation:" not in plain.output

@@ -179,3 +179,79 @@ def test_whole_model_decode_grows_linearly_with_context():
         assert steps.min() > 0 and steps == pytest.approx(np.full(3, steps.mean()), rel=1e-3), col
     # The weights do not depend on the context; the cache does.
     assert len({t["weight_bytes"].sum() for t in tables}) == 1
+
+
+# -- issue 31: decode follows the bytes; rotations where the deployment runs them ---------
+
+
+def test_weight_only_decode_on_npu_is_memory_bound_and_follows_its_bytes():
+    """Llama-3.2-3B, one token at context 4096 on `npu`: the overlapped MAC array runs a GEMV at
+    the rate its weight tiles arrive, and the weights' dequantization hides behind it, so
+    w4a16 / w8a16 is their DRAM bytes' ratio (SCALE-Sim's serial fill priced both at 84.27 ms,
+    compute bound)."""
+    npu = hw_models.load_profile("npu")
+    tables = {c: price_forward("llama-3.2-3b", get_preset(c), npu, "decode", context=4096) for c in ("w4a16", "w8a16")}
+    summaries = {c: forward_summary(t, "llama-3.2-3b") for c, t in tables.items()}
+    assert all(s.bound == "memory" for s in summaries.values())
+    latency = summaries["w4a16"].latency_s / summaries["w8a16"].latency_s
+    dram = tables["w4a16"].dram_bytes.sum() / tables["w8a16"].dram_bytes.sum()
+    assert latency == pytest.approx(dram, rel=0.10)
+    # Every quantized linear layer of w8a16 is memory bound on its own.
+    linear = tables["w8a16"][tables["w8a16"].part == "linear"]
+    assert (linear.bound == "memory").all()
+
+
+def _prefill_ms(cfg, profile="npu", model="smollm2-135m", tokens=512):
+    table = price_forward(model, cfg, hw_models.load_profile(profile), "prefill", tokens)
+    return forward_summary(table, model).latency_s * 1e3, table
+
+
+def test_quarot_rotations_run_online_only_before_down_proj_and_quarot_prices_below_fp():
+    quarot = get_preset("w4a4-quarot")
+    fp_ms, _ = _prefill_ms(get_preset("fp"))
+    quarot_ms, table = _prefill_ms(quarot)
+    every_ms, every = _prefill_ms(dataclasses.replace(quarot, name="every", rotation_placement="every-linear"))
+    assert quarot_ms < fp_ms < every_ms
+    linear = table[table.part == "linear"]
+    online = linear.feature_transform_pj > 0
+    assert set(linear[online].kind) == {"down"} and online.sum() == decoder_shape("smollm2-135m").layers
+    folded = set(linear[~online].feature_transform.astype(str))
+    assert folded == {"Hadamard rotation folded into weights: no runtime cost"}
+    assert (every[every.part == "linear"].feature_transform_pj > 0).all()
+    # down_proj's online rotation by hand: 512 tokens x 1536 features (a power of two: 2048) x log2 2048 adds.
+    assert linear[online].feature_transform_ops.iloc[0] == 512 * 2048 * 11
+    # The price table keeps the workload's order when its layers are priced at two precisions.
+    work = workload("smollm2-135m", 512)
+    priced = price_config(work, quarot, ["npu"], ["prefill", "decode"])
+    assert list(priced.layer) == list(work.layer) * 2 and list(priced.phase.unique()) == ["prefill", "decode"]
+
+
+def test_a_quantized_cache_rotates_queries_and_keys_online():
+    """tiny-llama: 2 blocks, 4 query heads and 2 K / V heads of 16 features."""
+    tiny = hw_models.load_profile("tiny")
+    quarot = get_preset("w4a4-quarot")
+    assert not (price_forward("tiny-llama", quarot, tiny, "prefill", 32).kind == "qk_rotation").any()
+    kv4 = dataclasses.replace(quarot, name="kv4", kv_bits=4)
+    table = price_forward("tiny-llama", kv4, tiny, "prefill", 32)
+    rows = table[table.kind == "qk_rotation"]
+    assert len(rows) == 2 and (rows.part == "vector").all()
+    # 32 tokens x (4 + 2) heads x 16 features x log2 16 adds, at 1 op/ns and 0.5 pJ.
+    assert (rows.vector_ops == 32 * 6 * 16 * 4).all() and rows.latency_s.iloc[0] == pytest.approx(12_288e-9)
+    position = {k: i for i, k in enumerate(table[table.block == 0].kind)}
+    assert position["rotary"] < position["qk_rotation"] < position["kv_write"]
+    # Without a rotation, a quantized cache has no such row.
+    assert not (price_forward("tiny-llama", dataclasses.replace(kv4, feature_transform="none"), tiny, "prefill",
+                              32).kind == "qk_rotation").any()
+
+
+def test_rotation_placement_is_validated():
+    from stamp_sim.config import ConfigError, PrecisionConfig
+
+    with pytest.raises(ConfigError, match=r"rotation_placement='everywhere' is not allowed; allowed: every-linear, "
+                                          r"folded"):
+        PrecisionConfig(rotation_placement="everywhere")
+    with pytest.raises(ConfigError, match="rotation_placement='every-linear' places a rotation, but "
+                                          "feature_transform='smoothquant' has none"):
+        PrecisionConfig(feature_transform="smoothquant", rotation_placement="every-linear")
+    cfg = dataclasses.replace(get_preset("w4a4-quarot"), name="q", rotation_placement="every-linear")
+    assert PrecisionConfig.from_dict(cfg.to_dict()) == cfg

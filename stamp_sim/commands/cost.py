@@ -240,6 +240,25 @@ def _print_layers(rows: pd.DataFrame, cfg, profile: str, phase: str) -> None:
     total.update(layer="TOTAL", bound=_bound(rows, hw_models.totals(rows)["bound"].iloc[0]))
     shown = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
     click.echo(shown.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"))
+    rotations = _rotation_line(rows)
+    if rotations:
+        click.echo(rotations)
+
+
+def _rotation_line(rows: pd.DataFrame) -> str:
+    """Where a config's feature rotation runs online (feat_tf_pJ > 0) and where it is folded
+    into the weights (pricing.online_rotation); '' when the config rotates nothing."""
+    if "feature_transform" not in rows.columns:
+        return ""
+    notes = rows["feature_transform"].astype(str)
+    online = rows.loc[notes.str.startswith("online"), "layer"].astype(str)
+    folded = int(notes.str.startswith("Hadamard rotation folded").sum())
+    qk = int((rows["kind"] == "qk_rotation").sum()) if "kind" in rows.columns else 0
+    if online.empty and not folded and not qk:
+        return ""
+    names = ", ".join(sorted({n.rsplit(".", 1)[-1] for n in online})) or "none"
+    line = f"rotation: online on {len(online)} linear layers ({names}), folded into the weights on {folded}"
+    return line + (f"; online on queries and keys in {qk} blocks (quantized KV cache)" if qk else "")
 
 
 def _bound(rows: pd.DataFrame, bound: str) -> str:

@@ -50,7 +50,7 @@ def _values(prof: hw_models.HardwareProfile) -> dict[str, object]:
     out: dict[str, object] = {"clock_mhz": prof.clock_mhz}
     arr = prof.mac_array
     out.update({"mac_array.rows": arr.rows, "mac_array.cols": arr.cols, "mac_array.count": arr.count,
-                "mac_array.dataflow": arr.dataflow.value})
+                "mac_array.dataflow": arr.dataflow.value, "mac_array.fill": arr.fill.value})
     for m, spec in prof.modes.items():
         out.update({f"modes.{m.value}.{k}": v for k, v in vars(spec).items()})
     out.update({"accumulator.widths_bits": list(prof.accumulator.widths_bits),

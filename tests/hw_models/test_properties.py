@@ -11,7 +11,7 @@ from stamp_sim.hw_models import ENERGY_TERMS, TIME_TERMS, LayerCost, LayerPrecis
 
 PROFILES = [hw_models.load_profile(n) for n in hw_models.builtin_names()]
 SEQ = ["identity", "dwt", "dwt2d", "dct", "wht", "klt"]
-FEATURE = ["none", "hadamard", "smoothquant"]
+FEATURE = ["none", "hadamard", "smoothquant", "hadamard-folded"]
 BYTES = ("weight_bytes", "act_bytes", "out_bytes", "dram_bytes", "sram_bytes")
 
 shapes = st.fixed_dictionaries(
@@ -170,3 +170,39 @@ def test_chunked_threads_equal_one_pass(monkeypatch):
     monkeypatch.setattr(cost, "_MIN_SEGMENT", 1)  # scalar precision / phase, sliced layers
     by_segment = price(wl, precs, PROFILES, ["prefill", "decode"])
     pd.testing.assert_frame_equal(one_pass, by_segment)
+
+
+def _variant(profile, fill=None, scales=None):
+    import dataclasses
+
+    arr = profile.mac_array if fill is None else dataclasses.replace(profile.mac_array, fill=hw_models.Fill(fill))
+    ex = profile.execution if scales is None else dataclasses.replace(profile.execution,
+                                                                       weight_scales=hw_models.WeightScales(scales))
+    return dataclasses.replace(profile, mac_array=arr, execution=ex)
+
+
+grouped = st.builds(lambda w, a, g, zp: LayerPrecision(w_bits=w, a_bits=a, w_granularity="per-group", w_group_size=g,
+                                                       w_zero_points=zp),
+                    st.integers(2, 8), st.one_of(st.none(), st.integers(2, 16)), st.sampled_from([16, 32, 64, 128]),
+                    st.booleans())
+
+
+@settings(max_examples=80, deadline=None)
+@given(shape=shapes, p=st.one_of(int_precisions(), grouped), profile=profiles, phase=phases)
+def test_overlapped_fill_never_slower_and_costs_the_same_energy(shape, p, profile, phase):
+    serial = row(shape, p, _variant(profile, "serial"), phase)
+    overlap = row(shape, p, _variant(profile, "overlap"), phase)
+    assert overlap.cycles <= serial.cycles * (1 + 1e-12)
+    assert overlap.compute_s <= serial.compute_s * (1 + 1e-12)
+    assert overlap.energy_pj == pytest.approx(serial.energy_pj, rel=1e-12)
+    assert overlap.requant_ops == serial.requant_ops
+
+
+@settings(max_examples=80, deadline=None)
+@given(shape=shapes, p=grouped, profile=profiles, phase=phases)
+def test_folded_group_scales_are_never_dearer(shape, p, profile, phase):
+    folded = row(shape, p, _variant(profile, scales="folded"), phase)
+    for other in ("per-tile", "per-partial-sum"):
+        dear = row(shape, p, _variant(profile, scales=other), phase)
+        assert folded.requant_ops <= dear.requant_ops and folded.compute_s <= dear.compute_s * (1 + 1e-12)
+        assert folded.dram_bytes == dear.dram_bytes

@@ -18,7 +18,8 @@ def test_contract_names_are_exported():
 def test_feature_transform_kind_has_no_old_alias():
     # stamp_sim has two other FeatureTransform classes; hw_models' enum is named apart.
     assert not hasattr(hw_models, "FeatureTransform")
-    assert [k.value for k in hw_models.FeatureTransformKind] == ["none", "hadamard", "smoothquant"]
+    # hadamard-folded: a rotation folded into the weights offline (QuaRot's residual stream), free at run time.
+    assert [k.value for k in hw_models.FeatureTransformKind] == ["none", "hadamard", "smoothquant", "hadamard-folded"]
     assert hw_models.LayerPrecision(feature_transform="hadamard").feature_transform is hw_models.FeatureTransformKind.HADAMARD
 
 
