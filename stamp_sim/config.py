@@ -19,6 +19,8 @@ from stamp_sim.transforms import feature_transform_names, orthogonal_wavelets, s
 
 __all__ = [
     "Allocation",
+    "DEFAULT_CALIB_WINDOWS",
+    "DEFAULT_INT_LAYERS",
     "ConfigError",
     "MixedConfig",
     "PRESETS",
@@ -192,7 +194,9 @@ class PrecisionConfig:
     weight_method : "rtn" (round to nearest), "gptq" (OPTQ) or "gpfq" (greedy path following):
         how weights are quantized; gptq / gpfq with weight_l1 a2q / a2q+ is AXE.
     gptq_damp : damping of the Hessian, a share of its mean diagonal (gptq, gpfq).
-    gptq_act_order : quantize columns by descending Hessian diagonal (gptq; groups stay static).
+    gptq_act_order : quantize columns by descending Hessian diagonal (gptq; groups stay static);
+        on by default: with it GPTQ beats round to nearest at every grouping on SmolLM2-135M
+        (benchmarks/gptq_defaults.py), as the reference implementations recommend.
     gptq_sink_weight : how many times each calibration window's first token (the attention
         sink) counts in the Hessian (gptq, gpfq); 1 is the reference algorithm.
     kv_bits : width in bits of the K / V cache (per token and head, after the rotary
@@ -233,7 +237,7 @@ class PrecisionConfig:
     weight_l1: str = "none"
     weight_method: str = "rtn"
     gptq_damp: float = 0.01
-    gptq_act_order: bool = False
+    gptq_act_order: bool = True
     gptq_sink_weight: float = 64.0
     accumulator: AccumulatorSpec | None = None
     kv_bits: int | None = None
@@ -528,15 +532,29 @@ def _config_item(item, path: Path, where: str):
     return PrecisionConfig.from_dict(item, source=where)
 
 
+#: Layers the integer agreement check of a run samples by default (RunConfig.int_layers).
+DEFAULT_INT_LAYERS = 21
+#: Calibration windows of a run by default (RunConfig.calib_windows): 8 x 512 = 4,096 tokens,
+#: 2.7x the widest in-features of SmolLM2-135M (1,536). A GPTQ Hessian from fewer tokens
+#: than in-features is rank deficient: with the former default (2 windows, 1,024 tokens) GPTQ
+#: was worse than round to nearest (benchmarks/gptq_defaults.py).
+DEFAULT_CALIB_WINDOWS = 8
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """What ``stamp-sim run`` does: one model, a list of precision configs, hardware profiles.
 
     tokens : tokens per evaluation window (text models).
-    windows / calib_windows : evaluation and calibration windows (disjoint, chosen by seed).
+    windows / calib_windows : evaluation and calibration windows (disjoint, chosen by seed);
+        calibration feeds KLT / SmoothQuant statistics and the GPTQ / GPFQ Hessians.
     int_layers : how many layers (evenly spaced) the exact-accumulator agreement check runs;
-        None: every layer the integer path supports. It never limits the accuracy path,
-        which runs every layer whose accumulator can overflow through the integer kernels.
+        None: every layer the integer path supports. The default, DEFAULT_INT_LAYERS (21),
+        spreads over every depth and, on a Llama-style model (7 linears a block), every
+        role; the check compares two paths of the same arithmetic, so a sample finds a
+        disagreement as a full pass would, at a tenth of its cost on SmolLM2-135M. It never
+        limits the accuracy path, which runs every layer whose accumulator can overflow
+        through the integer kernels.
     profiles : built-in profile names or YAML paths.
     model : a registered name, an architecture card or a path (``stamp_sim.models.resolve``).
     data / data_field : a .txt / .jsonl / .parquet file of evaluation and calibration text
@@ -548,11 +566,11 @@ class RunConfig:
     profiles: tuple[str, ...] = ("npu",)
     tokens: int = 512
     windows: int = 4
-    calib_windows: int = 2
+    calib_windows: int = DEFAULT_CALIB_WINDOWS
     seed: int = 0
     out: str = "reports"
     device: str = "cpu"
-    int_layers: int | None = None
+    int_layers: int | None = DEFAULT_INT_LAYERS
     data: str | None = None
     data_field: str = "text"
 

@@ -178,8 +178,8 @@ def test_integer_check_counts_overflows_of_a_narrow_accumulator(tmp_path):
     results = pd.read_csv(Path(_run_dir(result), "results.csv"))
     assert 0.5 < results.overflow_rate.iloc[0] <= 1.0
     assert results.int_max_rel_err.iloc[0] < 1e-5  # the exact-accumulator check is unaffected
-    # Every layer was checked (the default): layers.csv carries each one's counts, and they add
-    # up to the run's rate.
+    # Every layer was checked (the default's 21 covers tiny-llama's 14): layers.csv carries each
+    # one's counts, and they add up to the run's rate.
     layers = pd.read_csv(Path(_run_dir(result), "layers.csv"))
     assert results.int_layers.iloc[0] == len(layers) and layers.outputs.gt(0).all()
     assert (layers.overflows > 0).all() and layers.overflow_rate.between(0, 1).all()
@@ -218,3 +218,13 @@ def test_a_narrow_accumulator_moves_perplexity_and_a_wide_one_does_not(tmp_path)
         assert res.loc[narrow, "int_path_layers"] > 0 and res.loc[narrow, "overflow_rate"] > 0
         assert res.loc[narrow, "kl"] > res.loc["exact", "kl"] * 1.01
     assert res.loc["wrap8", "ppl"] != res.loc["sat8", "ppl"]
+
+
+def test_int_layers_takes_all_or_a_count_and_refuses_anything_else(tmp_path):
+    from stamp_sim.commands.run import _IntOrAll
+
+    assert _IntOrAll().convert("all", None, None) is None and _IntOrAll().convert("21", None, None) == 21
+    result = CliRunner().invoke(main, ["run", "--model", "tiny-llama", "--hw", "tiny", "--int-layers", "some",
+                                       "--out", str(tmp_path / "r"), "--no-progress"])
+    assert result.exit_code == 2 and "'some' is not a layer count; allowed: an integer 0..100000 or 'all'" in result.output
+    assert not (tmp_path / "r").exists()

@@ -10,13 +10,30 @@ from click.core import ParameterSource
 
 from stamp_sim.commands._cluster import cluster_options, executor_for
 from stamp_sim.commands._errors import one_line_errors
-from stamp_sim.config import PRESETS, RunConfig, load_configs
+from stamp_sim.config import DEFAULT_CALIB_WINDOWS, DEFAULT_INT_LAYERS, PRESETS, RunConfig, load_configs
 from stamp_sim.progress import Stages
 
 # CLI option -> RunConfig field, for the options a resumed run must not contradict.
 _RUN_OPTIONS = {"profiles": "profiles", "model": "model", "configs_file": "configs", "tokens": "tokens",
                 "windows": "windows", "calib_windows": "calib_windows", "seed": "seed", "out": "out",
                 "device": "device", "int_layers": "int_layers", "data": "data", "data_field": "data_field"}
+
+
+class _IntOrAll(click.ParamType):
+    """A layer count 0..100000, or 'all' (None)."""
+
+    name = "N|all"
+
+    def convert(self, value, param, ctx):
+        if value is None or value == "all":
+            return None
+        try:
+            count = int(value)
+        except (TypeError, ValueError):
+            count = -1
+        if not 0 <= count <= 100_000:
+            self.fail(f"{value!r} is not a layer count; allowed: an integer 0..100000 or 'all'", param, ctx)
+        return count
 
 
 def _option_name(ctx: click.Context, param: str) -> str:
@@ -53,16 +70,19 @@ def _resumed(ctx: click.Context, resume_dir: str, options: dict) -> RunConfig:
               help="YAML list of preset names / PrecisionConfig mappings (default: every preset).")
 @click.option("--tokens", default=512, show_default=True, type=click.IntRange(2, 1 << 20), help="Tokens per evaluation window.")
 @click.option("--windows", default=4, show_default=True, type=click.IntRange(1, 100_000), help="Evaluation windows (or images).")
-@click.option("--calib-windows", default=2, show_default=True, type=click.IntRange(0, 100_000), help="Calibration windows (KLT, SmoothQuant).")
+@click.option("--calib-windows", default=DEFAULT_CALIB_WINDOWS, show_default=True, type=click.IntRange(0, 100_000),
+              help="Calibration windows (KLT, SmoothQuant, GPTQ / GPFQ Hessians; disjoint from evaluation). GPTQ wants "
+                   "more tokens than a layer's in-features: a run with fewer says so.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1), help="Seed for window choice and randomized rotations.")
 @click.option("--out", default="reports", show_default=True, help="Root folder of run directories.")
 @click.option("--resume", "resume_dir", default=None, type=click.Path(file_okay=False),
               help="Finish an interrupted run directory with its run.json options (others given must agree).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Where the model is evaluated.")
-@click.option("--int-layers", default=None, type=click.IntRange(0, 100_000), show_default="all",
-              help="Layers per config in the exact-accumulator agreement check (evenly spaced). Accuracy always "
-                   "runs every layer whose accumulator can overflow through the integer kernels.")
+@click.option("--int-layers", default=str(DEFAULT_INT_LAYERS), type=_IntOrAll(), show_default=True,
+              help="Layers per config in the exact-accumulator agreement check, evenly spaced over the model "
+                   "(so every depth and layer role); 'all' checks every layer, 0 none. Accuracy always runs every "
+                   "layer whose accumulator can overflow through the integer kernels.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
 @click.option("--profile-stages", is_flag=True, default=False,
               help="Print wall time and peak memory of every stage (per config) at the end, and write them to "

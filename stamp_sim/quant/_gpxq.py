@@ -158,7 +158,7 @@ def _block(p: LayerProblem, w1: torch.Tensor, c1: torch.Tensor, orig1, i1: int, 
         e = (ref - (code - z) * s) / c1[i, i]
         err[:, i] = e
         if i + 1 < w1.shape[1]:
-            w1[:, i + 1 :].sub_(torch.outer(e, c1[i, i + 1 :]))
+            w1[:, i + 1 :].addr_(e, c1[i, i + 1 :], alpha=-1.0)  # in place: no (out, L) temporary
     return err
 
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from stamp_sim.config import ConfigError, MixedConfig, PrecisionConfig, RunConfig, get_preset, load_mixed
+from stamp_sim.config import (DEFAULT_CALIB_WINDOWS, DEFAULT_INT_LAYERS, ConfigError, MixedConfig, PrecisionConfig,
+                              RunConfig, get_preset, load_mixed)
 
 __all__ = ["SweepPlan", "load_plan", "plan_from_dict"]
 
@@ -44,11 +45,11 @@ class SweepPlan:
     profiles: tuple[str, ...] = ("npu",)
     tokens: tuple[int, ...] = (512,)
     windows: int = 4
-    calib_windows: int = 2
+    calib_windows: int = DEFAULT_CALIB_WINDOWS
     seed: int = 0
     out: str = "reports"
     device: str = "cpu"
-    int_layers: int | None = None
+    int_layers: int | None = DEFAULT_INT_LAYERS
     data: str | None = None
     data_field: str = "text"
 
