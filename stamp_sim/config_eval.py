@@ -28,7 +28,7 @@ from stamp_sim.models import ModelKind
 from stamp_sim.nn import calibration, layer_stats, quantize_model, restore_model
 from stamp_sim.nn.integer import can_overflow, integer_refusal
 from stamp_sim.nn.kv_cache import kv_stats, reset_kv_stats
-from stamp_sim.nn.weight_calibration import calibrate_weights, calibration_steps
+from stamp_sim.nn.weight_calibration import calibrate_weights, calibration_steps, weights_key, weights_path
 from stamp_sim.progress import QUIET, Stages
 
 __all__ = ["ConfigEvaluation", "adapt_config", "choose_paths", "evaluate_config"]
@@ -103,16 +103,19 @@ def evaluate_config(model, cfg: PrecisionConfig | MixedConfig, data: EvalData, r
             with stages.stage(f"{prefix}calibrating activations (KLT / SmoothQuant)"), calibration(model):
                 run_calibration(model, data, device)
         steps = calibration_steps(layers)
+        batches = data.calibration or data.evaluation[:1]
+        key = weights_key(model, layers, batches) if steps else ""
+        cached = bool(key) and weights_path(key).is_file()
         spent: dict = {}
-        with stages.stage(f"{prefix}calibrating weights", total=steps, unit="layer group") if steps \
-                else _nothing() as bar:
-            weights = calibrate_weights(model, layers, data.calibration or data.evaluation[:1],
-                                        lambda batch: model_outputs(model, batch, data.kind, device), progress=bar,
-                                        timings=spent)
-        if spent:  # the parts of calibration, for --profile-stages
+        stage = (stages.stage(f"{prefix}calibrating weights (from the cache)") if cached else
+                 stages.stage(f"{prefix}calibrating weights", total=steps, unit="layer group") if steps else _nothing())
+        with stage as bar:
+            weights = calibrate_weights(model, layers, batches,
+                                        lambda batch: model_outputs(model, batch, data.kind, device),
+                                        progress=None if cached else bar, timings=spent, key=key or None)
+        if spent:  # the parts of calibration, for --profile-stages (forwards and solve 0 on a cache hit)
             for part in ("forwards", "solve", "cache"):
-                stages.add(f"{prefix}calibrating weights / {part}" + (" (hit)" if part == "cache" and
-                                                                     spent["cache_hit"] else ""), spent[part])
+                stages.add(f"{prefix}calibrating weights / {part}", spent[part])
         int_path = choose_paths(layers)
         reset_kv_stats(model)  # calibration passes do not count
         what = f", {int_path} layers on the integer kernels" if int_path else ""

@@ -57,7 +57,8 @@ def sum_of_squares(t: torch.Tensor) -> float:
     threads, so the last bits would depend on how many threads the process has (a Dask
     worker has one), and one run would not give the same bytes everywhere.
     """
-    return float(np.square(t.detach().double().cpu().numpy()).sum())
+    values = t.detach().cpu().numpy().astype(np.float64)  # a fresh copy: squared in place
+    return float(np.square(values, out=values).sum())
 
 
 @dataclass

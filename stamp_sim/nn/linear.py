@@ -265,10 +265,13 @@ class StampLinear(nn.Module):
         s = self.stats
         back = seq.inverse(zq, tokens=x.shape[-2]) if seq is not None else zq
         back = self.feature.inverse_activations(back)
-        xd = x.detach().double()
-        s.signal += sum_of_squares(xd)
-        s.noise += sum_of_squares(xd - back.detach().double())
-        e = z.detach().double().pow(2).sum(dim=-1)
+        x = x.detach()
+        s.signal += sum_of_squares(x)
+        # the difference in x's dtype (a 4- or 8-bit quantizer's error is far above its
+        # rounding), only the sums in float64: two fewer float64 copies of the activation
+        s.noise += sum_of_squares(x - back.detach().to(x.dtype))
+        zd = z.detach()
+        e = (zd * zd).sum(dim=-1, dtype=torch.float64)
         k = self.config.high_rows
         s.first_k_energy += float(e[..., :k].sum())
         s.total_energy += float(e.sum())

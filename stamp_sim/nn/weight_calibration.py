@@ -37,7 +37,7 @@ from stamp_sim.quant import QuantizedTensor
 from stamp_sim.nn.integer import accumulator_budget
 from stamp_sim.quant.a2q import A2QConfig
 
-__all__ = ["WEIGHT_FIELDS", "calibrate_weights", "layer_hessian", "weights_key", "weights_only"]
+__all__ = ["WEIGHT_FIELDS", "calibrate_weights", "layer_hessian", "weights_key", "weights_only", "weights_path"]
 
 
 class _Seen(Exception):
@@ -277,8 +277,14 @@ def weights_only(model) -> Iterator[None]:
 
 
 @torch.no_grad()
+def weights_path(key: str):
+    """Where the calibrated weights of cache key `key` are stored (a .pt file, maybe absent)."""
+    return cache_dir() / "weights" / f"{key}.pt"
+
+
 def calibrate_weights(model, layers: dict, batches: Sequence[dict], forward: Callable[[dict], object],
-                      progress=None, use_cache: bool = True, timings: dict | None = None) -> str:
+                      progress=None, use_cache: bool = True, timings: dict | None = None,
+                      key: str | None = None) -> str:
     """Quantize the weights of every layer of `layers` ({name: StampLinear}) that needs
     calibration (weight_method gptq / gpfq), in model order; returns the cache key.
 
@@ -287,14 +293,15 @@ def calibrate_weights(model, layers: dict, batches: Sequence[dict], forward: Cal
     timings : filled, when given, with where the time went (seconds): "forwards" (the
         calibration forwards and Hessians), "solve" (GPTQ / GPFQ), "cache" (key, load, save),
         and "cache_hit" (bool).
+    key : weights_key(model, layers, batches) when the caller has it already.
     """
     todo = {n: m for n, m in layers.items() if m.needs_weight_calibration}
     if not todo:
         return ""
     spent = {"forwards": 0.0, "solve": 0.0, "cache": 0.0, "cache_hit": False}
     start = time.perf_counter()
-    key = weights_key(model, layers, batches)
-    path = cache_dir() / "weights" / f"{key}.pt"
+    key = key or weights_key(model, layers, batches)
+    path = weights_path(key)
     spent["cache_hit"] = use_cache and _load(path, todo)
     spent["cache"] += time.perf_counter() - start
     if not spent["cache_hit"]:

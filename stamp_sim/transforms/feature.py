@@ -7,6 +7,8 @@ Quantization then sees the transformed X (fewer outliers) and the transformed W.
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -80,6 +82,30 @@ class NoFeatureTransform(FeatureTransform):
     _inverse = _activations
 
 
+_DENSE_BLOCK_MAX = 1024
+
+
+@functools.lru_cache(maxsize=64)
+def _random_signs(seed: int, d: int) -> np.ndarray:
+    signs = np.random.default_rng([seed, d]).choice([-1.0, 1.0], size=d)
+    signs.flags.writeable = False  # shared by every caller: signs() hands out copies
+    return signs
+
+
+@functools.lru_cache(maxsize=64)
+def _signs_tensor(seed: int, d: int, dtype: torch.dtype, device) -> torch.Tensor:
+    return torch.from_numpy(_random_signs(seed, d).copy()).to(device=device, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def _sylvester(b: int, dtype: torch.dtype, device) -> torch.Tensor:
+    """H_b / sqrt(b), Sylvester's construction (b a power of two), symmetric."""
+    h = torch.ones(1, 1, dtype=torch.float64)
+    while h.shape[0] < b:
+        h = torch.cat((torch.cat((h, h), 1), torch.cat((h, -h), 1)), 0)
+    return (h / math.sqrt(b)).to(device=device, dtype=dtype)
+
+
 @FEATURE_TRANSFORMS.register("hadamard")
 @dataclass(frozen=True)
 class HadamardRotation(FeatureTransform):
@@ -107,7 +133,7 @@ class HadamardRotation(FeatureTransform):
 
     def signs(self, d: int) -> np.ndarray:
         """The random signs s (d,), float64 in {-1, +1}."""
-        return np.random.default_rng([self.seed, d]).choice([-1.0, 1.0], size=d)
+        return _random_signs(self.seed, d).copy()
 
     def matrix(self, d: int) -> np.ndarray:
         """R as a (d, d) float64 array."""
@@ -115,12 +141,16 @@ class HadamardRotation(FeatureTransform):
         return self._activations(torch.eye(d, dtype=torch.float64)).numpy()
 
     def _signs_like(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.signs(t.shape[-1])).to(device=t.device, dtype=t.dtype)
+        return _signs_tensor(self.seed, t.shape[-1], t.dtype, t.device)
 
     def _blocks(self, t: torch.Tensor) -> torch.Tensor:
         d = t.shape[-1]
         b = self.block_size(d)
-        return fwht(t.unflatten(-1, (d // b, b)), -1).flatten(-2, -1)
+        blocks = t.unflatten(-1, (d // b, b))
+        # A dense block product beats the log2(b) butterfly passes up to b = 1,024 (one BLAS
+        # call instead of 2 log2(b) small kernels: 576 features 5x faster, 1,536 1.3x).
+        out = blocks @ _sylvester(b, t.dtype, t.device) if b <= _DENSE_BLOCK_MAX else fwht(blocks, -1)
+        return out.flatten(-2, -1)
 
     def _activations(self, t: torch.Tensor) -> torch.Tensor:
         return self._blocks(t) * self._signs_like(t)
