@@ -18,8 +18,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["ENV_VAR", "available_cpus", "limit_threads", "release_free_memory", "restore_malloc", "thread_environment",
-           "unit_threads"]
+__all__ = ["ENV_VAR", "available_cpus", "limit_threads", "restore_malloc", "thread_environment", "unit_threads"]
 
 ENV_VAR = "STAMP_SIM_UNIT_THREADS"
 
@@ -93,18 +92,3 @@ def restore_malloc() -> bool:
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
 
-
-def release_free_memory() -> bool:
-    """Hand memory freed to glibc back to the OS (malloc_trim). Why: a config's temporaries
-    below the mmap threshold (up to 32 MiB once it has grown) stay in the heap after they are
-    freed, so resident memory crept from 1.5 to 3.5 GB over the default run's 15 configs and
-    the later configs' peaks rose with it. Returns whether glibc released anything."""
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-    import ctypes.util
-
-    try:
-        return bool(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0))
-    except (OSError, AttributeError):
-        return False

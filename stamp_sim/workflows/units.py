@@ -31,7 +31,6 @@ from stamp_sim.models import LoadedModel, kv_cache_shape, load_model, workload
 from stamp_sim.pricing import cost_summary
 from stamp_sim.progress import QUIET, Stages
 from stamp_sim.results import config_fields, layer_rows, result_rows
-from stamp_sim.workflows.threads import release_free_memory
 
 __all__ = ["ConfigUnit", "RunContext", "UnitRows", "baseline_config", "build_context", "config_rows", "evaluate_unit",
            "run_context",
@@ -145,7 +144,6 @@ def config_rows(run: RunConfig, cfg0: PrecisionConfig | MixedConfig, ctx: RunCon
     torch.manual_seed(unit_seed(run.seed, run.model, run.tokens, cfg.name))
     ev = evaluate_config(ctx.model, cfg, ctx.data, ctx.reference, run.device, run.int_layers, progress=progress,
                          stages=stages, label=label)
-    release_free_memory()
     weights = None
     if ev.weights_key:
         weights = {"windows": len(ctx.data.calibration), "tokens": ctx.data.tokens, "seed": run.seed,
