@@ -30,7 +30,7 @@ else:
     from . import units, yaml_io
     from ._loader import builtin_names, load_profile
     from .kv_cache import KVCacheCost, KVCacheShape, kv_cache_cost
-    from .decoder import DECODER_COLUMNS, DecoderShape, KVPrecision, price_decoder
+    from .decoder import DECODER_COLUMNS, BlockShape, DecoderShape, KVPrecision, price_decoder
     from .bound import BOUNDS, bound_of, is_memory_bound
     from .cost import ENERGY_TERMS, MAX_DIM, MAX_MACS, TIME_TERMS, LayerCost, price, price_layer, totals
     from .mac_array import gemm_cycles, operand_accesses, utilization
@@ -65,6 +65,7 @@ else:
         "BOUNDS",
         "AccBehaviour",
         "AccumulatorUnit",
+        "BlockShape",
         "Dataflow",
         "DecoderShape",
         "Efficiency",

@@ -26,6 +26,15 @@ to the whole forward:
 - ``embedding``: the token rows gathered from the table in DRAM.
 - ``call``: the profile's fixed cost of one forward call (efficiency.call_overhead_us).
 
+Blocks may differ (``BlockShape``, one per block, filled by ``stamp_sim.models.architecture``
+from the model's geometry): a sliding-window block attends to its last ``window`` tokens
+(decode reads, and the cache holds, min(context + 1, window) tokens per such block); an
+MoE block runs ``top_k`` experts per token, so ``mlp_width`` (elements through its
+activation) is top_k x the expert width plus a shared expert's, and it adds a
+``router_softmax`` over its experts and the ``expert_combine`` (each expert output scaled
+by its routing weight and summed). ``qk_norm`` adds a norm per query and key head
+(Qwen3, Gemma3); ``sandwich_norms`` a norm on each sublayer's output (Gemma2 / 3).
+
 Assumptions are op counts per element (``OPS_PER_ELEMENT``), each stated where used.
 """
 
@@ -44,13 +53,18 @@ from .precision import FeatureTransformKind, Phase
 from .profile import HardwareProfile, OperandMode
 from .transform_ops import FEATURE_CODES, feature_transform_ops
 
-__all__ = ["DECODER_COLUMNS", "OPS_PER_ELEMENT", "DecoderShape", "KVPrecision", "price_decoder"]
+__all__ = ["ACTIVATIONS", "DECODER_COLUMNS", "OPS_PER_ELEMENT", "BlockShape", "DecoderShape", "KVPrecision",
+           "price_decoder"]
 
 # Vector-unit ops per element. RMSNorm: square, accumulate, scale by 1/rms, scale by the
 # weight; rotary: x cos + rotate(x) sin; softmax: max, subtract, exp, sum, divide; SiLU:
-# negate, exp, add one, divide, then the gate's multiply; GELU (tanh form) about six.
+# negate, exp, add one, divide (a gated MLP adds the gate's multiply); GELU (tanh form) about
+# six; ReLU one compare; an MoE's expert_combine: scale by the routing weight, add.
 OPS_PER_ELEMENT = {"norm": 4.0, "rotary": 3.0, "softmax": 5.0, "residual": 1.0, "silu_gated": 5.0, "gelu": 6.0,
-                   "kv_quant": 3.0, "kv_dequant": 2.0}
+                   "kv_quant": 3.0, "kv_dequant": 2.0, "gelu_gated": 7.0, "silu": 4.0, "relu": 1.0,
+                   "expert_combine": 2.0}
+#: The MLP activations priced (OPS_PER_ELEMENT keys); a gated one includes the gate's multiply.
+ACTIVATIONS = ("gelu", "gelu_gated", "relu", "silu", "silu_gated")
 _FP16_BYTES = 2.0
 _FP32_BYTES = 4.0
 
@@ -62,6 +76,34 @@ DECODER_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class BlockShape:
+    """What one block does differently from the others.
+
+    window : sliding-window attention over its last `window` tokens (None: every earlier
+        token); mlp_width : elements per token through its MLP activation (None:
+        DecoderShape.intermediate; an MoE block: top_k x expert width + shared expert width);
+    experts / top_k : an MoE block's router width and experts per token (0: a dense MLP).
+    """
+
+    window: int | None = None
+    mlp_width: int | None = None
+    experts: int = 0
+    top_k: int = 0
+
+    def __post_init__(self) -> None:
+        for key, lo in (("window", 1), ("mlp_width", 1), ("experts", 0), ("top_k", 0)):
+            value = getattr(self, key)
+            if value is None and key in ("window", "mlp_width"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= 2**24:
+                raise ValueError(f"BlockShape.{key}={value!r} is out of range; allowed: integers {lo}..2^24"
+                                 + (" or None" if key in ("window", "mlp_width") else ""))
+        if (self.experts == 0) != (self.top_k == 0) or self.top_k > self.experts:
+            raise ValueError(f"BlockShape.top_k={self.top_k} with experts={self.experts}; allowed: both 0 (dense) "
+                             "or 1 <= top_k <= experts")
+
+
+@dataclass(frozen=True)
 class DecoderShape:
     """A decoder-only transformer's structure beyond its linear layers.
 
@@ -69,7 +111,11 @@ class DecoderShape:
     head_dim : features per head; intermediate : MLP width; vocab : embedding rows;
     gated_mlp : SwiGLU-style act(gate) x up (else one activation on fc1's output);
     rotary : rotary position embedding on q and k; tied_embeddings : lm_head shares the
-    embedding table (its bytes are counted once, on lm_head's row).
+    embedding table (its bytes are counted once, on lm_head's row); activation : an
+    ACTIVATIONS key (None: silu_gated for a gated MLP, else gelu); qk_norm : a norm on each
+    query and key head; sandwich_norms : a norm on each sublayer's output too (four a block);
+    rotary_fraction : the share of each head's features rotated (GPT-NeoX: 0.25);
+    blocks : one BlockShape per block (empty: every block the default BlockShape()).
     """
 
     layers: int
@@ -82,6 +128,11 @@ class DecoderShape:
     gated_mlp: bool = True
     rotary: bool = True
     tied_embeddings: bool = True
+    activation: str | None = None
+    qk_norm: bool = False
+    sandwich_norms: bool = False
+    rotary_fraction: float = 1.0
+    blocks: tuple[BlockShape, ...] = ()
 
     def __post_init__(self) -> None:
         for key in ("layers", "hidden", "heads", "kv_heads", "head_dim", "intermediate", "vocab"):
@@ -91,6 +142,23 @@ class DecoderShape:
         if self.heads % self.kv_heads:
             raise ValueError(f"DecoderShape.heads={self.heads} is not a multiple of kv_heads={self.kv_heads}; "
                              "allowed: grouped-query attention with equal groups")
+        if self.activation is not None and self.activation not in ACTIVATIONS:
+            raise ValueError(f"DecoderShape.activation={self.activation!r} is not priced; allowed: "
+                             f"{', '.join(ACTIVATIONS)} or None")
+        if not 0.0 < self.rotary_fraction <= 1.0:
+            raise ValueError(f"DecoderShape.rotary_fraction={self.rotary_fraction!r} is out of range; allowed: (0, 1]")
+        if self.blocks and (len(self.blocks) != self.layers or not all(isinstance(b, BlockShape) for b in self.blocks)):
+            raise ValueError(f"DecoderShape.blocks holds {len(self.blocks)} entries for layers={self.layers}; "
+                             "allowed: empty or one BlockShape per block")
+
+    @property
+    def activation_op(self) -> str:
+        """The MLP activation's OPS_PER_ELEMENT key."""
+        return self.activation or ("silu_gated" if self.gated_mlp else "gelu")
+
+    def block(self, index: int) -> BlockShape:
+        """Block `index`'s BlockShape (the default one when `blocks` is empty)."""
+        return self.blocks[index] if self.blocks else BlockShape()
 
     @property
     def kv_shape(self) -> KVCacheShape:
@@ -157,48 +225,70 @@ def _fp16_gemm(profile: HardwareProfile, m: int, k: int, n: int, count: int) -> 
             "sram_bytes": sram, "mac_s": count * cycles / (profile.packing(OperandMode.FP16) * eff * profile.clock_hz)}
 
 
-def _attention_rows(profile, shape: DecoderShape, kv: KVPrecision, queries: int, keys: int,
-                    decode: bool) -> list[dict]:
-    """scores, softmax and values of one block: `queries` new tokens against `keys` keys."""
-    hd, group = shape.head_dim, shape.group
-    # Causal prefill: query i sees i + 1 keys; the GEMM runs (s + 1) / 2 keys on average.
-    n_keys = keys if decode else -(-(queries + 1) // 2)
-    scores_per_head = queries * keys if decode else queries * (queries + 1) / 2
-    # The cache as prefill stored it: transformed, its high rows at high_bits. Every read
-    # dequantizes it and runs the transform's inverse (a quarter of kv_cache_cost's
-    # forward-and-inverse ops on K and V) before the product.
-    cache = kv.cache_cost(profile, shape.block_kv_shape, keys)
+def _windowed_keys(queries: int, keys: int, decode: bool, window: int | None) -> tuple[int, float, int]:
+    """(keys of the GEMM shape, scores per head, keys the cache holds) of one block.
+
+    Causal prefill: query i sees i + 1 keys (the GEMM runs (s + 1) / 2 on average); a
+    sliding window caps each query at `window` keys: w (w + 1) / 2 + (s - w) w scores in all.
+    Decode: the new token sees every cached key, or the last `window`."""
+    held = keys if window is None else min(keys, window)
     if decode:
-        kv_reads = 1.0
+        return held, queries * held, held
+    if window is None or queries <= window:
+        return -(-(queries + 1) // 2), queries * (queries + 1) / 2, held
+    scores = window * (window + 1) / 2 + (queries - window) * window
+    return int(np.ceil(scores / queries)), scores, held
+
+
+def _attention_rows(profile, shape: DecoderShape, kv: KVPrecision, queries: int, keys: int,
+                    decode: bool, window: int | None = None) -> list[dict]:
+    """scores, softmax and values of one block: `queries` new tokens against `keys` keys
+    (the last `window` of them for a sliding-window block)."""
+    hd, group = shape.head_dim, shape.group
+    n_keys, scores_per_head, held = _windowed_keys(queries, keys, decode, window)
+    if decode:
+        kv_reads, per_pass = 1.0, held
     else:
         # Flash-attention tiling: K and V stream once per block of queries (Q in, O out) in half the SRAM.
         q_and_o = 2.0 * queries * shape.heads * hd * _FP16_BYTES
         kv_reads = max(1.0, float(np.ceil(q_and_o / (profile.memory.sram_bytes / 2.0))))
-    half_cache = cache.bytes / 2.0  # K or V
+        # A window's tile of T queries needs T + window - 1 keys, not all of them.
+        per_pass = keys if window is None else min(keys, int(np.ceil(queries / kv_reads)) + window - 1)
+    # The cache as prefill stored it: transformed, its high rows at high_bits. Every read
+    # dequantizes it and runs the transform's inverse (a quarter of kv_cache_cost's
+    # forward-and-inverse ops on K and V) before the product.
+    cache = kv.cache_cost(profile, shape.block_kv_shape, held)
+    read = cache if per_pass == held else kv.cache_cost(profile, shape.block_kv_shape, per_pass)
+    half_read = read.bytes / 2.0  # K or V
     qo_bytes = queries * shape.heads * hd * _FP16_BYTES
-    dequant = (OPS_PER_ELEMENT["kv_dequant"] * keys * shape.kv_heads * hd * kv_reads) if kv.bits is not None else 0.0
+    dequant = 0.0
+    if kv.bits is not None:
+        dequant = OPS_PER_ELEMENT["kv_dequant"] * per_pass * shape.kv_heads * hd * kv_reads
     rows = []
-    for kind, (k, n), dram in (("scores", (hd, n_keys), qo_bytes + half_cache * kv_reads),
-                               ("values", (n_keys, hd), qo_bytes + half_cache * kv_reads)):
+    for kind, (k, n) in (("scores", (hd, n_keys)), ("values", (n_keys, hd))):
+        dram = qo_bytes + half_read * kv_reads
         row = {"layer": kind, "kind": kind, "tokens": queries, "k": k, "n": n,
-               "kv_bytes": half_cache, "dram_bytes": dram, "vector_ops": dequant}
+               "kv_bytes": cache.bytes / 2.0, "dram_bytes": dram, "vector_ops": dequant}
         gemm = _fp16_gemm(profile, queries * group, k, n, shape.kv_heads)
         # The GEMM shape rounds causal keys up; count the MACs the scores really need.
         gemm["macs"] = scores_per_head * shape.heads * hd
         row.update(gemm)
         row["sram_bytes"] = gemm["sram_bytes"] + dram
-        row["vector_pj"] = dequant * profile.energy.vector_op_pj + kv_reads * cache.transform_pj / 4.0
-        row["vector_s"] = dequant / profile.vector_ops_per_s + kv_reads * cache.transform_s / 4.0
+        row["vector_pj"] = dequant * profile.energy.vector_op_pj + kv_reads * read.transform_pj / 4.0
+        row["vector_s"] = dequant / profile.vector_ops_per_s + kv_reads * read.transform_s / 4.0
         rows.append(row)
     rows.insert(1, _vector_row(profile, "softmax", "softmax", queries,
                                scores_per_head * shape.heads, OPS_PER_ELEMENT["softmax"]))
     return rows
 
 
-def _kv_write_row(profile, shape: DecoderShape, kv: KVPrecision, tokens: int, decode: bool) -> dict:
-    """The block's new K and V rows written to the cache (quantized, transformed in prefill)."""
-    cost = kv.cache_cost(profile, shape.block_kv_shape, tokens, transform=not decode)
-    quant = OPS_PER_ELEMENT["kv_quant"] * 2.0 * tokens * shape.kv_heads * shape.head_dim if kv.bits is not None else 0.0
+def _kv_write_row(profile, shape: DecoderShape, kv: KVPrecision, tokens: int, decode: bool,
+                  window: int | None = None) -> dict:
+    """The block's new K and V rows written to the cache (quantized, transformed in prefill);
+    a sliding-window block keeps only its last `window` tokens."""
+    kept = tokens if window is None else min(tokens, window)
+    cost = kv.cache_cost(profile, shape.block_kv_shape, kept, transform=not decode)
+    quant = OPS_PER_ELEMENT["kv_quant"] * 2.0 * kept * shape.kv_heads * shape.head_dim if kv.bits is not None else 0.0
     # The transform's forward runs before the write; its inverse belongs to the reads.
     transform_pj, transform_s = cost.transform_pj / 2.0, cost.transform_s / 2.0
     return {"layer": "kv_write", "kind": "kv_write", "tokens": tokens, "kv_bytes": cost.bytes,
@@ -207,25 +297,38 @@ def _kv_write_row(profile, shape: DecoderShape, kv: KVPrecision, tokens: int, de
             "vector_s": quant / profile.vector_ops_per_s + transform_s}
 
 
-def _block_rows(profile, shape: DecoderShape, kv: KVPrecision, s: int, keys: int, decode: bool) -> list[dict]:
-    """Every non-linear op of one block, in execution order (every block's are the same)."""
+def _block_rows(profile, shape: DecoderShape, kv: KVPrecision, s: int, keys: int, decode: bool,
+                block: BlockShape) -> list[dict]:
+    """Every non-linear op of one block, in execution order."""
     h = shape.hidden
+    heads = s * (shape.heads + shape.kv_heads)  # query and key heads of the s tokens
     rows = [_vector_row(profile, "input_norm", "norm", s, s * h, OPS_PER_ELEMENT["norm"])]
+    if shape.qk_norm:
+        rows.append(_vector_row(profile, "qk_norm", "qk_norm", s, heads * shape.head_dim, OPS_PER_ELEMENT["norm"]))
     if shape.rotary:
-        rows.append(_vector_row(profile, "rotary", "rotary", s, s * (shape.heads + shape.kv_heads) * shape.head_dim,
+        rows.append(_vector_row(profile, "rotary", "rotary", s, heads * shape.head_dim * shape.rotary_fraction,
                                 OPS_PER_ELEMENT["rotary"]))
     if kv.qk_rotation:
-        heads = s * (shape.heads + shape.kv_heads)
         ops = float(feature_transform_ops(heads, shape.head_dim, FEATURE_CODES[FeatureTransformKind.HADAMARD]))
         rows.append(_vector_row(profile, "qk_rotation", "qk_rotation", s, heads * shape.head_dim,
                                 ops / (heads * shape.head_dim)))
-    rows.append(_kv_write_row(profile, shape, kv, s, decode))
-    rows += _attention_rows(profile, shape, kv, s, keys, decode)
-    act = "silu_gated" if shape.gated_mlp else "gelu"
+    rows.append(_kv_write_row(profile, shape, kv, s, decode, block.window))
+    rows += _attention_rows(profile, shape, kv, s, keys, decode, block.window)
+    if shape.sandwich_norms:
+        rows.append(_vector_row(profile, "attn_out_norm", "norm", s, s * h, OPS_PER_ELEMENT["norm"]))
     rows += [_vector_row(profile, "attn_residual", "residual", s, s * h, OPS_PER_ELEMENT["residual"]),
-             _vector_row(profile, "post_norm", "norm", s, s * h, OPS_PER_ELEMENT["norm"]),
-             _vector_row(profile, "activation", "activation", s, s * shape.intermediate, OPS_PER_ELEMENT[act]),
-             _vector_row(profile, "mlp_residual", "residual", s, s * h, OPS_PER_ELEMENT["residual"])]
+             _vector_row(profile, "post_norm", "norm", s, s * h, OPS_PER_ELEMENT["norm"])]
+    if block.experts:
+        rows.append(_vector_row(profile, "router_softmax", "router_softmax", s, s * block.experts,
+                                OPS_PER_ELEMENT["softmax"]))
+    width = shape.intermediate if block.mlp_width is None else block.mlp_width
+    rows.append(_vector_row(profile, "activation", "activation", s, s * width, OPS_PER_ELEMENT[shape.activation_op]))
+    if block.experts:
+        rows.append(_vector_row(profile, "expert_combine", "expert_combine", s, s * block.top_k * h,
+                                OPS_PER_ELEMENT["expert_combine"]))
+    if shape.sandwich_norms:
+        rows.append(_vector_row(profile, "mlp_out_norm", "norm", s, s * h, OPS_PER_ELEMENT["norm"]))
+    rows.append(_vector_row(profile, "mlp_residual", "residual", s, s * h, OPS_PER_ELEMENT["residual"]))
     return rows
 
 
@@ -256,10 +359,15 @@ def price_decoder(shape: DecoderShape, profile: HardwareProfile, phase: str | Ph
     kv = kv or KVPrecision()
     s = 1 if decode else int(tokens)
     keys = int(context) + 1 if decode else s
-    # Priced once: every block runs the same ops on the same shapes; only the names differ.
-    block = _block_rows(profile, shape, kv, s, keys, decode)
+    # Priced once per distinct BlockShape: blocks of one shape run the same ops; only the names differ.
+    priced: dict[BlockShape, list[dict]] = {}
+    for b in range(shape.layers):
+        variant = shape.block(b)
+        if variant not in priced:
+            priced[variant] = _block_rows(profile, shape, kv, s, keys, decode, variant)
     rows = [_embedding_row(profile, shape, s, embedding_bits)]
-    rows += [{**r, "layer": f"model.layers.{b}.{r['layer']}", "block": b} for b in range(shape.layers) for r in block]
+    rows += [{**r, "layer": f"model.layers.{b}.{r['layer']}", "block": b} for b in range(shape.layers)
+             for r in priced[shape.block(b)]]
     rows.append({**_vector_row(profile, "model.norm", "norm", s, s * shape.hidden, OPS_PER_ELEMENT["norm"]), "block": -1})
     frame = _finish(pd.DataFrame(rows), profile)
     if profile.efficiency.call_overhead_us > 0:

@@ -3,6 +3,7 @@ benchmarks/published.py's calibrated profiles reproduce their calibration rows."
 
 import dataclasses
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -255,3 +256,124 @@ def test_rotation_placement_is_validated():
         PrecisionConfig(feature_transform="smoothquant", rotation_placement="every-linear")
     cfg = dataclasses.replace(get_preset("w4a4-quarot"), name="q", rotation_placement="every-linear")
     assert PrecisionConfig.from_dict(cfg.to_dict()) == cfg
+
+
+# -- issue 31: the whole forward prices a ModelGeometry -----------------------------------
+
+# Totals (latency_s, energy_pj, dram_bytes, weight_bytes, peak memory bytes) on `tiny` of the
+# code before the geometry (HEAD's forward_cost, models/architecture.decoder_shape and
+# hw_models/decoder.py: a traced workload and a Llama-shaped DecoderShape), computed on
+# 2026-12-08 by loading those three files beside the new ones; prefill of 256 tokens, decode
+# at context 2048. The geometry path reproduced every one bit for bit (and on `npu` / `gpu`).
+BEFORE_GEOMETRY = {
+    ("card:smollm2-135m", "w4a16", "prefill"): (4.121428212, 242256127872.0, 1130569728.0, 116342784.0, 123617280.0),
+    ("card:smollm2-135m", "w4a16", "decode"): (0.467573922, 17992289307.0, 166345728.0, 116342784.0, 163652352.0),
+    ("llama-3.2-3b", "w8a8", "prefill"): (103.87365119999998, 12306059640360.96, 103158092288.0, 3608125440.0,
+                                          3644039680.0),
+    ("llama-3.2-3b", "w8a8", "decode"): (4.0031418, 417842982164.1599, 3993893768.0, 3608125440.0, 3843389952.0),
+    ("qwen2.5-7b", "w4a4-quarot", "prefill"): (144.977261316, 16945873469276.158, 135722183680.0, 5445414912.0,
+                                               5472203264.0),
+    ("qwen2.5-7b", "w4a4-quarot", "decode"): (4.838831304, 506646372239.3599, 4819660600.0, 5445414912.0,
+                                              5563231232.0),
+}
+
+
+@pytest.mark.parametrize("key", list(BEFORE_GEOMETRY), ids="-".join)
+def test_dense_cards_price_as_before_the_geometry(key):
+    model, cfg, phase = key
+    table = price_forward(model, get_preset(cfg), hw_models.load_profile("tiny"), phase, tokens=256, context=2048)
+    s = forward_summary(table, model)
+    got = [float(table[c].sum()) for c in ("latency_s", "energy_pj", "dram_bytes", "weight_bytes")]
+    assert got + [s.peak_memory_bytes] == pytest.approx(BEFORE_GEOMETRY[key], rel=1e-12)
+
+
+def test_price_forward_takes_a_geometry_and_resolves_a_name_once():
+    from stamp_sim.models import geometry
+
+    tiny = hw_models.load_profile("tiny")
+    by_name = price_forward("tiny-llama", get_preset("w4a8"), tiny, "prefill", 16)
+    by_geometry = price_forward(geometry("tiny-llama"), get_preset("w4a8"), tiny, "prefill", 16)
+    pd.testing.assert_frame_equal(by_name, by_geometry)
+    assert (by_name.expert == -1).all()
+
+
+_SMALL = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+              vocab_size=64, max_position_embeddings=256, tie_word_embeddings=False)
+
+
+def _tiny_moe():
+    """Qwen3-MoE: 2 layers, hidden 32, 4 heads of 8 (2 K / V), 8 experts of width 16, top 2."""
+    import transformers as tf
+
+    from stamp_sim.models import geometry_from_config
+
+    return geometry_from_config(tf.Qwen3MoeConfig(**_SMALL, head_dim=8, num_experts=8, num_experts_per_tok=2,
+                                                  moe_intermediate_size=16), name="tiny-moe")
+
+
+def test_moe_decode_runs_top_k_experts_and_reads_only_their_weights():
+    geo, tiny, fp = _tiny_moe(), hw_models.load_profile("tiny"), get_preset("fp")
+    table = price_forward(geo, fp, tiny, "decode", context=8)
+    experts = table[table.expert >= 0]
+    one = 32 * 16 * 2  # one expert GEMM's fp16 weights, bytes
+    assert len(experts) == 2 * 2 * 3 and (experts.tokens == 1).all()  # 2 layers x top 2 x gate, up, down
+    assert experts.weight_bytes.sum() == 2 * 2 * 3 * one
+    router = table[table.kind == "router"]
+    assert len(router) == 2 and (router.k == 32).all() and (router.n == 8).all()
+    assert (router.weight_bytes == 32 * 8 * 2).all() and (router.part == "linear").all()  # fp16 whatever the config
+    # Memory holds all 8 experts: the 6 a layer the step did not touch are added.
+    s = forward_summary(table, geo)
+    assert s.weight_bytes == table.weight_bytes.sum() + 2 * 6 * 3 * one
+    block = table[table.block == 0]
+    position = {k: i for i, k in enumerate(block.kind.where(~block.layer.str.endswith("post_norm"), "post_norm"))}
+    assert position["post_norm"] < position["router"] < position["router_softmax"] < position["gate"]
+    assert position["down"] < position["expert_combine"]
+
+
+def test_moe_prefill_spreads_tokens_x_top_k_rows_over_the_experts():
+    geo, tiny, fp = _tiny_moe(), hw_models.load_profile("tiny"), get_preset("fp")
+    table = price_forward(geo, fp, tiny, "prefill", tokens=5)
+    experts = table[table.expert >= 0]
+    # 5 tokens x top 2 = 10 rows over min(8, 10) = 8 experts: every expert's weights read once.
+    assert experts.weight_bytes.sum() == 2 * 8 * 3 * (32 * 16 * 2)
+    assert experts.macs.sum() == 2 * 5 * 2 * 3 * (32 * 16)
+    # The vector work: activation over top 2 x 16 per token (SiLU-gated, 5 ops), the router's softmax
+    # over 8 experts and the combine of 2 expert outputs of 32 (2 ops).
+    assert (table[table.kind == "activation"].vector_ops == 5 * 2 * 16 * 5.0).all()
+    assert (table[table.kind == "router_softmax"].vector_ops == 5 * 8 * 5.0).all()
+    assert (table[table.kind == "expert_combine"].vector_ops == 5 * 2 * 32 * 2.0).all()
+    assert (table[table.kind == "qk_norm"].vector_ops == 5 * (4 + 2) * 8 * 4.0).all()  # Qwen3's QK-norm
+
+
+def test_a_moe_config_json_is_priced_by_the_cli(tmp_path):
+    import transformers as tf
+
+    path = tmp_path / "config.json"
+    config = tf.MixtralConfig(**_SMALL, num_local_experts=4, num_experts_per_tok=2)
+    path.write_text(json.dumps(config.to_dict()))
+    for phase in ("prefill", "decode"):
+        result = CliRunner().invoke(main, ["cost", "--model", str(path), "--config", "w4a16", "--phase", phase,
+                                           "--tokens", "64"] + (["--context", "64"] if phase == "decode" else []))
+        assert result.exit_code == 0, result.output
+        assert float(_cells(result.output, "w4a16")["ms/token" if phase == "decode" else "TTFT (ms)"]) > 0
+
+
+def test_sliding_window_decode_attends_to_and_caches_at_most_the_window():
+    import transformers as tf
+
+    from stamp_sim.models import geometry_from_config
+
+    geo = geometry_from_config(tf.MistralConfig(**_SMALL, sliding_window=16))
+    tiny, fp = hw_models.load_profile("tiny"), get_preset("fp")
+    tables = {c: price_forward(geo, fp, tiny, "decode", context=c) for c in (7, 15, 31, 63)}
+    per_token = 2 * 2 * 2 * 8 * 2  # K and V, 2 blocks, 2 K / V heads of 8, fp16
+    kv = {c: forward_summary(t, geo).kv_cache_bytes for c, t in tables.items()}
+    assert kv == {7: 8 * per_token, 15: 16 * per_token, 31: 16 * per_token, 63: 16 * per_token}
+    scores = tables[63][tables[63].kind == "scores"]
+    assert (scores.n == 16).all() and (scores.macs == 16 * 4 * 8).all()  # 16 keys x 4 heads x 8 features
+    assert tables[31].latency_s.sum() == tables[63].latency_s.sum()
+    # Prefill of 32 tokens: query i sees min(i + 1, 16) keys: 16 x 17 / 2 + 16 x 16 = 392 scores a head;
+    # each block keeps its last 16 tokens' K and V.
+    pre = price_forward(geo, fp, tiny, "prefill", tokens=32)
+    assert (pre[pre.kind == "scores"].macs == 392 * 4 * 8).all()
+    assert (pre[pre.kind == "kv_write"].kv_bytes == 16 * per_token / 2).all()

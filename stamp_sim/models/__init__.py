@@ -20,6 +20,8 @@ from .images import DEFAULT_IMAGES, ImageBatch, vit_images
 from .text import TokenWindows, clean_wiki_markup, token_windows, wiki_articles, wiki_token_ids
 from .tiny import synthetic_token_ids, tiny_llama, tiny_llama_config
 from .workload import WORKLOAD_COLUMNS, workload
+from .geometry import ModelGeometry
+from .geometry_hf import geometry, geometry_from_config
 
 __all__ = [
     "DEFAULT_IMAGES",
@@ -28,6 +30,7 @@ __all__ = [
     "DataFileError",
     "MissingPackageError",
     "ModelInputError",
+    "ModelGeometry",
     "ModelKind",
     "ModelSpec",
     "TokenWindows",
@@ -35,6 +38,8 @@ __all__ = [
     "available_models",
     "capture_linear_inputs",
     "clean_wiki_markup",
+    "geometry",
+    "geometry_from_config",
     "kv_cache_shape",
     "load_model",
     "model_spec",
