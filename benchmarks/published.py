@@ -18,7 +18,13 @@ How each kind is predicted:
   activations and KV cache, lm_head_bits 8: "w4a16 + w8a16 (few layers)"); its prompt
   processor is a static 128-token graph, so lm_head computes all 128 positions' logits.
 
-Usage: python benchmarks/published.py [--calibrate] [--roofline] [--csv FILE]
+``--lomo`` checks the fit of ``stamp-sim calibrate`` (stamp_sim.profile_fit) on the llm rows
+of each profile: it fits on the rows of every model but one and predicts the held-out
+model's rows, starting from the shipped profile with the fields that llm rows calibrate
+reset to the schema's defaults (efficiency 1, overhead 0), so no held-out row leaks into
+the start; the GEMM and bandwidth rows' fields are kept (independent measurements).
+
+Usage: python benchmarks/published.py [--calibrate] [--lomo] [--roofline] [--csv FILE]
 """
 
 from __future__ import annotations
@@ -259,9 +265,78 @@ def summary(frame: pd.DataFrame) -> dict[str, float]:
             "worst_abs_error": float(checks.max()), "worst_key": str(frame.loc[checks.idxmax(), "key"])}
 
 
+def llm_rows(hw: str) -> list[Measurement]:
+    """The llm measurements of profile `hw`, in table order."""
+    return [m for m in MEASUREMENTS if m.hw == hw and m.kind == "llm"]
+
+
+def measured_forward(m: Measurement):
+    """An llm row as stamp_sim.latency_basis.MeasuredForward (ms of the prefill call or of one token)."""
+    from stamp_sim.latency_basis import MeasuredForward
+
+    cfg = _configs()[m.config]
+    if m.kv_bits is not None:
+        cfg = dataclasses.replace(cfg, kv_bits=m.kv_bits)
+    ms = 1e3 / m.measured if m.metric == "tokens_per_s" else m.measured
+    tokens = m.context if m.phase == "decode" else m.tokens
+    return MeasuredForward(model=m.model, config=cfg, phase=m.phase, tokens=tokens, measured_ms=ms, logits=m.logits,
+                           label=m.key)
+
+
+def lomo_base(hw: str) -> hw_models.HardwareProfile:
+    """The shipped profile with every field an llm row calibrates reset to its default
+    (efficiencies 1.0, overheads 0): the start of a leave-one-model-out fit."""
+    from stamp_sim.latency_basis import is_efficiency, with_values
+
+    fields = {m.calibrates for m in llm_rows(hw) if m.calibrates}
+    return with_values(hw_models.load_profile(hw), {f: 1.0 if is_efficiency(f) else 0.0 for f in fields})
+
+
+def lomo(hw: str) -> tuple[pd.DataFrame, object]:
+    """Leave one model out on `hw`'s llm rows: one row per measurement with the shipped
+    prediction, the all-rows fit (in-sample) and the fit without its model (held out),
+    in ms, and their errors; plus the stamp_sim.profile_fit.Calibration."""
+    from stamp_sim.profile_fit import calibrate as fit_profile
+
+    rows = llm_rows(hw)
+    forwards = [measured_forward(m) for m in rows]
+    result = fit_profile(lomo_base(hw), forwards)
+    shipped = hw_models.load_profile(hw)
+    frame = pd.DataFrame({
+        "key": [m.key for m in rows], "model": [m.model for m in rows], "phase": [m.phase for m in rows],
+        "measured_ms": [f.measured_ms for f in forwards],
+        "shipped_ms": [float(f.price(shipped)["latency_s"].sum()) * 1e3 for f in forwards],
+        "fitted_ms": result.fitted_s * 1e3, "heldout_ms": result.heldout.predicted_s * 1e3})
+    for col in ("shipped", "fitted", "heldout"):
+        frame[f"{col}_error"] = frame[f"{col}_ms"] / frame["measured_ms"] - 1.0
+    return frame, result
+
+
+def _print_lomo() -> None:
+    from stamp_sim.profile_fit import error_summary
+
+    for hw in dict.fromkeys(m.hw for m in MEASUREMENTS if m.kind == "llm"):
+        frame, result = lomo(hw)
+        print(f"\n{hw}: {len(frame)} llm rows, {frame.model.nunique()} models; {result.heldout.scheme}; "
+              f"all-rows fit: {', '.join(f'{k} = {result.fit.values[k]:.4g}' for k in result.fit.fitted)}")
+        for model, fitted in result.heldout.folds.items():
+            print(f"  without {model}: fitted {', '.join(fitted) or 'nothing'}")
+        shown = frame.drop(columns=["model"]).copy()
+        for col in ("shipped_error", "fitted_error", "heldout_error"):
+            shown[col] = (100 * shown[col]).map("{:+.1f}%".format)
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        for col, what in (("shipped", "shipped profile (its llm fields fitted on these rows)"),
+                          ("fitted", "in-sample (fit on every row)"), ("heldout", "held out (leave one model out)")):
+            parts = [f"{p} median {100 * v['median']:.1f}%, worst {100 * v['worst']:.1f}% ({v['rows']})"
+                     for p, v in error_summary(frame[f"{col}_ms"], frame["measured_ms"], list(frame.phase)).items()]
+            print(f"  {what}: " + "; ".join(parts))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calibrate", action="store_true", help="refit the calibrated fields and print them")
+    ap.add_argument("--lomo", action="store_true", help="fit each profile's llm rows with stamp-sim calibrate's fit, "
+                    "leaving one model out at a time, and print held-out errors")
     ap.add_argument("--roofline", action="store_true", help="also predict with every efficiency at 1.0")
     ap.add_argument("--csv", default=None, help="write the table to this CSV file")
     args = ap.parse_args(argv)
@@ -269,6 +344,9 @@ def main(argv=None) -> int:
         for (hw, field), value in calibrate().items():
             shipped = _shipped(hw, field)
             print(f"{hw:>20} {field:<34} fitted {value:.4g}   in the YAML {shipped:.4g}")
+        return 0
+    if args.lomo:
+        _print_lomo()
         return 0
     frame = table()
     if args.roofline:

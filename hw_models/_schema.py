@@ -63,8 +63,10 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+\-=@:,()# ]{0,79}")
 NAME_ALLOWED = ("1..80 characters: letters, digits and _ . + - = @ : , ( ) # and spaces, not starting with a "
                 "space or punctuation other than _")
 
-# Scalars at the top level that are not {value, source} quantities.
-TOP_LEVEL = ("name", "description", "extends")
+# Top-level keys that are not {value, source} quantities. ``provenance`` is a mapping that
+# `stamp-sim calibrate` writes (measurements' hash, date, residuals) for people to read:
+# the loader accepts it and pricing never reads it.
+TOP_LEVEL = ("name", "description", "extends", "provenance")
 
 # Section -> field -> check.  ``clock_mhz`` sits at the top level as section "".
 FIELDS: dict[str, dict[str, Check]] = {

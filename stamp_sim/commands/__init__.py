@@ -1,5 +1,6 @@
 """CLI subcommands, one small module each: parse options, call the library, print."""
 
+from stamp_sim.commands.calibrate import calibrate
 from stamp_sim.commands.cost import cost
 from stamp_sim.commands.models import models
 from stamp_sim.commands.profiles import profiles
@@ -8,4 +9,4 @@ from stamp_sim.commands.sensitivity import sensitivity
 from stamp_sim.commands.sweep import sweep
 from stamp_sim.commands.validate import validate
 
-COMMANDS: list = [run, validate, profiles, cost, sensitivity, models, sweep]
+COMMANDS: list = [run, validate, profiles, cost, calibrate, sensitivity, models, sweep]
