@@ -48,32 +48,29 @@ DATAFLOW_CODES = {Dataflow.WS: 0, Dataflow.OS: 1, Dataflow.IS: 2}
 FILL_CODES = {Fill.SERIAL: 0, Fill.OVERLAP: 1}
 
 
+def _codes(value, enum, codes: dict, param: str) -> np.ndarray:
+    """Integer codes of `value`: a member of `enum`, its string, or an array of codes."""
+    if isinstance(value, (enum, str)):
+        try:
+            return np.asarray(codes[enum(value)])
+        except ValueError:
+            allowed = ", ".join(sorted(m.value for m in enum))
+            raise ValueError(f"{param}={value!r} is not a {param}; allowed: {allowed}") from None
+    array = np.asarray(value)
+    if array.size and (array.min() < 0 or array.max() > max(codes.values())):
+        named = ", ".join(f"{c} ({m.value})" for m, c in codes.items())
+        raise ValueError(f"{param} codes must be one of {named}; got {np.unique(array)[:5]}")
+    return array
+
+
 def dataflow_code(dataflow) -> np.ndarray:
     """Codes (0 ws, 1 os, 2 is) from a Dataflow, a string, or an array of codes."""
-    if isinstance(dataflow, (Dataflow, str)):
-        try:
-            return np.asarray(DATAFLOW_CODES[Dataflow(dataflow)])
-        except ValueError:
-            allowed = ", ".join(sorted(d.value for d in Dataflow))
-            raise ValueError(f"dataflow={dataflow!r} is not a dataflow; allowed: {allowed}") from None
-    codes = np.asarray(dataflow)
-    if codes.size and (codes.min() < 0 or codes.max() > 2):
-        raise ValueError(f"dataflow codes must be 0 (ws), 1 (os) or 2 (is); got {np.unique(codes)[:5]}")
-    return codes
+    return _codes(dataflow, Dataflow, DATAFLOW_CODES, "dataflow")
 
 
 def fill_code(fill) -> np.ndarray:
     """Codes (0 serial, 1 overlap) from a Fill, a string, or an array of codes."""
-    if isinstance(fill, (Fill, str)):
-        try:
-            return np.asarray(FILL_CODES[Fill(fill)])
-        except ValueError:
-            allowed = ", ".join(sorted(f.value for f in Fill))
-            raise ValueError(f"fill={fill!r} is not a fill; allowed: {allowed}") from None
-    codes = np.asarray(fill)
-    if codes.size and (codes.min() < 0 or codes.max() > 1):
-        raise ValueError(f"fill codes must be 0 (serial) or 1 (overlap); got {np.unique(codes)[:5]}")
-    return codes
+    return _codes(fill, Fill, FILL_CODES, "fill")
 
 
 def _ceil_div(a, b):

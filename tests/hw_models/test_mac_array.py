@@ -158,7 +158,7 @@ def test_fill_codes_vectorize_and_bad_fills_name_the_choices():
     np.testing.assert_array_equal(got, [71, 41])
     with pytest.raises(ValueError, match="fill='double' is not a fill; allowed: overlap, serial"):
         gemm_cycles(1, 1, 1, 4, 4, "ws", fill="double")
-    with pytest.raises(ValueError, match="fill codes must be 0"):
+    with pytest.raises(ValueError, match=r"fill codes must be one of 0 \(serial\), 1 \(overlap\)"):
         gemm_cycles(1, 1, 1, 4, 4, "ws", fill=np.array([2]))
     assert gemm_cycles(0, 8, 8, 4, 4, "ws", fill="overlap") == 0
 
