@@ -30,6 +30,7 @@ from stamp_sim.nn.integer import can_overflow, integer_refusal
 from stamp_sim.nn.kv_cache import kv_stats, reset_kv_stats
 from stamp_sim.nn.weight_calibration import calibrate_weights, calibration_steps, weights_key, weights_path
 from stamp_sim.progress import QUIET, Stages
+from stamp_sim.stage_profile import part_name
 
 __all__ = ["ConfigEvaluation", "adapt_config", "choose_paths", "evaluate_config"]
 
@@ -115,7 +116,7 @@ def evaluate_config(model, cfg: PrecisionConfig | MixedConfig, data: EvalData, r
                                         progress=None if cached else bar, timings=spent, key=key or None)
         if spent:  # the parts of calibration, for --profile-stages (forwards and solve 0 on a cache hit)
             for part in ("forwards", "solve", "cache"):
-                stages.add(f"{prefix}calibrating weights / {part}", spent[part])
+                stages.add(part_name(f"{prefix}calibrating weights", part), spent[part])
         int_path = choose_paths(layers)
         reset_kv_stats(model)  # calibration passes do not count
         what = f", {int_path} layers on the integer kernels" if int_path else ""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["PeakMemory", "StageRecord", "profile_text", "stage_table", "split_label"]
+__all__ = ["PeakMemory", "StageRecord", "is_part", "part_name", "profile_text", "stage_table", "split_label"]
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -84,6 +84,19 @@ class StageRecord:
     peak_mb: float
 
 
+_PART = re.compile(r" \[([^\]]+)\]$")
+
+
+def part_name(stage: str, part: str) -> str:
+    """The name of a part of a stage timed inside it: "calibrating weights [solve]"."""
+    return f"{stage} [{part}]"
+
+
+def is_part(name: str) -> bool:
+    """Whether a stage name is a part of another stage (its time is inside that stage's)."""
+    return _PART.search(name) is not None
+
+
 _LABEL = re.compile(r"^config (\d+) of \d+ (\S+): (.*)$")
 
 
@@ -111,9 +124,9 @@ _ORDER = ("calibrating activations", "calibrating weights", "evaluating", "integ
 
 def _step_order(step: str) -> tuple:
     # the order a config's stages run in; a part ("x / y") right after its stage
-    base = step.split(" / ")[0]
+    base = _PART.sub("", step)
     rank = next((i for i, s in enumerate(_ORDER) if base.startswith(s)), len(_ORDER))
-    return rank, " / " in step, step
+    return rank, is_part(step), step
 
 
 def _seconds(value: float) -> str:
@@ -137,16 +150,16 @@ def profile_text(records: list[StageRecord], total_s: float, overall_peak_mb: fl
         rows = []
         for config, part in per_config.groupby("config", sort=False):
             secs = part.groupby("stage").seconds.sum()
-            whole = part[~part.stage.str.contains(" / ")]
+            whole = part[~part.stage.map(is_part)]
             rows.append([config] + [_seconds(secs.get(s, float("nan"))) for s in steps]
                         + [_seconds(whole.seconds.sum()), f"{whole.peak_mb.max():.0f}"])
         sums = per_config.groupby("stage").seconds.sum()
-        whole = per_config[~per_config.stage.str.contains(" / ")]
+        whole = per_config[~per_config.stage.map(is_part)]
         rows.append(["all configs"] + [_seconds(sums[s]) for s in steps]
                     + [_seconds(whole.seconds.sum()), f"{whole.peak_mb.max():.0f}"])
-        heads = [s.replace("calibrating weights / ", "weights: ") for s in steps]
+        heads = [_PART.sub(lambda m: f": {m.group(1)}", s).replace("calibrating weights: ", "weights: ") for s in steps]
         lines.append(text_table(["config (seconds)"] + heads + ["config total", "peak MB"], rows))
-    timed = table[~table.stage.str.contains(" / ")].seconds.sum()
+    timed = table[~table.stage.map(is_part)].seconds.sum()
     lines.append(f"wall time {total_s:.1f} s ({total_s - timed:.1f} s outside the stages above); "
                  f"peak resident memory {overall_peak_mb:.0f} MB")
     return "\n\n".join(lines)
