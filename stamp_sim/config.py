@@ -23,6 +23,8 @@ __all__ = [
     "DEFAULT_INT_LAYERS",
     "ConfigError",
     "MixedConfig",
+    "ALL_PRESETS",
+    "DEPLOYMENTS",
     "PRESETS",
     "PrecisionConfig",
     "RunConfig",
@@ -480,15 +482,49 @@ _PRESET_LIST = [
                     accumulator=AccumulatorSpec(bits=16, mode="saturate", tile=64, outer_bits=32),
                     baseline="w4a4-stamp"),
 ]
+#: The presets of the default run (``stamp-sim run`` with no --configs).
 PRESETS: dict[str, PrecisionConfig] = {c.name: c for c in _PRESET_LIST}
+
+# Precisions as shipping runtimes run LLMs, for pricing a deployment (`stamp-sim cost`,
+# `calibrate`, a configs file) beside the study presets above; not in the default run.
+_DEPLOYMENT_LIST = [
+    # Qualcomm Genie / AI Hub "w4a16": INT4 weights with LPBQ (per-block scales of 64
+    # folded onto a per-channel 8-bit grid, AIMET's "low-power blockwise quantization"),
+    # 16-bit activations, "w8a16 (few layers)": the output projection and the K / V cache at 8 bits.
+    PrecisionConfig(name="genie-w4a16",
+                    description="Qualcomm Genie / AI Hub w4a16: INT4 weights, LPBQ blocks of 64, 16-bit activations, "
+                                "8-bit lm_head and K / V cache (AI Hub model cards; AIMET LPBQ)",
+                    w_bits=4, w_granularity="per-group", w_group_size=64, lm_head_bits=8, kv_bits=8),
+    # ExecuTorch's XNNPACK "8da4w" (torchao Int8DynActInt4WeightQuantizer): 8-bit dynamic,
+    # asymmetric per-token activations, INT4 symmetric weights in groups of 32, the
+    # classifier at 8 bits (executorch examples/models/llama export, -qmode 8da4w -G 32).
+    PrecisionConfig(name="executorch-8da4w",
+                    description="ExecuTorch XNNPACK 8da4w: INT8 dynamic asymmetric per-token activations, INT4 "
+                                "weights per group of 32, 8-bit classifier (executorch llama export, "
+                                "-qmode 8da4w -G 32)",
+                    w_bits=4, w_granularity="per-group", w_group_size=32, a_bits=8, a_symmetric=False,
+                    lm_head_bits=8, accumulator=_int_acc()),
+    # llama.cpp Q4_0 on a CPU: weights in blocks of 32 with one scale each, activations
+    # quantized to Q8_0 (blocks of 32, 8 bits) for the integer dot product (ggml-quants.c,
+    # ggml_vec_dot_q4_0_q8_0); the quantize tool keeps output.weight at Q6_K (6 bits).
+    PrecisionConfig(name="llamacpp-q4_0",
+                    description="llama.cpp Q4_0: INT4 weights in blocks of 32, activations as Q8_0 (INT8 in blocks "
+                                "of 32), 6-bit output projection (ggml-quants.c, llama-quantize's Q6_K output)",
+                    w_bits=4, w_granularity="per-group", w_group_size=32, a_bits=8, a_granularity="per-group",
+                    a_group_size=32, lm_head_bits=6, accumulator=_int_acc()),
+]
+DEPLOYMENTS: dict[str, PrecisionConfig] = {c.name: c for c in _DEPLOYMENT_LIST}
+#: Every preset a name can refer to: the default run's and the deployments.
+ALL_PRESETS: dict[str, PrecisionConfig] = {**PRESETS, **DEPLOYMENTS}
 
 
 def get_preset(name: str) -> PrecisionConfig:
-    """The named preset; unknown names raise ConfigError listing the allowed ones."""
+    """The named preset (a default-run preset or a deployment); unknown names raise
+    ConfigError listing the allowed ones."""
     try:
-        return PRESETS[name]
+        return ALL_PRESETS[name]
     except (KeyError, TypeError):
-        raise ConfigError(f"preset {short_repr(name)} is unknown; allowed: {', '.join(sorted(PRESETS))}") from None
+        raise ConfigError(f"preset {short_repr(name)} is unknown; allowed: {', '.join(sorted(ALL_PRESETS))}") from None
 
 
 def load_configs(path: str | Path) -> list:
@@ -697,8 +733,9 @@ class MixedConfig:
     def to_dict(self) -> dict:
         return {
             "name": self.name,
-            "default": self.default.name if PRESETS.get(self.default.name) == self.default else self.default.to_dict(),
-            "layers": {n: (c.name if PRESETS.get(c.name) == c else c.to_dict()) for n, c in self.layers},
+            "default": (self.default.name if ALL_PRESETS.get(self.default.name) == self.default
+                        else self.default.to_dict()),
+            "layers": {n: (c.name if ALL_PRESETS.get(c.name) == c else c.to_dict()) for n, c in self.layers},
         }
 
     @classmethod

@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 from typing import Mapping
 
-from stamp_sim.config import PRESETS, MixedConfig, PrecisionConfig
+from stamp_sim.config import ALL_PRESETS, MixedConfig, PrecisionConfig
 from stamp_sim.hw_models.yaml_io import short_repr
 from stamp_sim.latency_basis import MeasuredForward
 
@@ -90,7 +90,7 @@ def read_measurements(path: str | Path,
     """
     path = Path(path)
     _, rows = _read_rows(path)
-    named = {**PRESETS, **(configs or {})}
+    named = {**ALL_PRESETS, **(configs or {})}
     problems: list[str] = []
     models: dict[str, str | None] = {}
     out = []
@@ -104,7 +104,7 @@ def read_measurements(path: str | Path,
             problems.append(f"{where}, column model: got {short_repr(model)}: {reason}")
         if config not in named:
             problems.append(f"{where}, column config: got {short_repr(config)}; allowed: a preset "
-                            f"({', '.join(sorted(PRESETS))}) or a name in the --configs file"
+                            f"({', '.join(sorted(ALL_PRESETS))}) or a name in the --configs file"
                             + (f" ({', '.join(sorted(configs))})" if configs else ""))
         if phase not in ("prefill", "decode"):
             problems.append(f"{where}, column phase: got {short_repr(phase)}; allowed: decode, prefill")

@@ -61,7 +61,7 @@ def test_missing_file():
 def test_bits_range_and_preset_error():
     with pytest.raises(ValueError, match="a_bits=17"):
         PrecisionConfig(name="x", a_bits=17)
-    with pytest.raises(ValueError, match="allowed: fp, w4a16, w4a4"):
+    with pytest.raises(ValueError, match="allowed: executorch-8da4w, fp, genie-w4a16, llamacpp-q4_0, w4a16, w4a4"):
         get_preset("w3a3")
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from stamp_sim import hw_models
 from stamp_sim.commands._errors import one_line_errors
-from stamp_sim.config import PRESETS, ConfigError, get_preset, load_configs
+from stamp_sim.config import ALL_PRESETS, ConfigError, get_preset, load_configs
 from stamp_sim.pricing import price_config
 from stamp_sim.report import write_csv_atomic
 from stamp_sim.report.tables import text_table
@@ -47,7 +47,7 @@ def _parse_configs(ctx, param, values):
     """Preset names, configs YAML files (the `run --configs` format) and mixed:PATH files, in order."""
     out = []
     for value in values:
-        if value in PRESETS:
+        if value in ALL_PRESETS:
             out.append(get_preset(value))
         elif value.startswith("mixed:") or Path(value).is_file():
             try:
@@ -56,7 +56,7 @@ def _parse_configs(ctx, param, values):
                 raise click.BadParameter(str(exc)) from None
         else:
             raise click.BadParameter(f"{value!r} is neither a preset nor a file; allowed: a preset "
-                                     f"({', '.join(sorted(PRESETS))}), a configs YAML file or mixed:PATH")
+                                     f"({', '.join(sorted(ALL_PRESETS))}), a configs YAML file or mixed:PATH")
     names = [c.name for c in out]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
