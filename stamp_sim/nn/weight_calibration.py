@@ -276,12 +276,12 @@ def weights_only(model) -> Iterator[None]:
             q.active = True
 
 
-@torch.no_grad()
 def weights_path(key: str):
     """Where the calibrated weights of cache key `key` are stored (a .pt file, maybe absent)."""
     return cache_dir() / "weights" / f"{key}.pt"
 
 
+@torch.no_grad()
 def calibrate_weights(model, layers: dict, batches: Sequence[dict], forward: Callable[[dict], object],
                       progress=None, use_cache: bool = True, timings: dict | None = None,
                       key: str | None = None) -> str:
